@@ -1,0 +1,58 @@
+"""``chopay keys``: the ledger signing key and the data-encryption keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from chopay.config import Settings, from_env
+from chopay.crypto import DATA_KEYS_FILE, DataKeys
+
+LEDGER_KEY_FILE = "ledger-signing.key"
+LEDGER_VKEY_FILE = "ledger-verifier.vkey"
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Create ``path`` with mode 0600 holding ``text``; never overwrite."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def ensure_keys(settings: Settings) -> list[str]:
+    """Create whichever keys are missing under the keys directory; describe what was done."""
+    from payments.ledger.note import Signer
+
+    keys_dir = settings.keys_dir
+    out: list[str] = []
+    signing = keys_dir / LEDGER_KEY_FILE
+    if signing.exists():
+        out.append(f"ledger signing key: kept {signing}")
+    else:
+        signer = Signer.generate(settings.ledger_origin)
+        write_secret(signing, signer.to_skey() + "\n")
+        (keys_dir / LEDGER_VKEY_FILE).write_text(signer.vkey + "\n")
+        out.append(f"ledger signing key: created {signing}")
+        out.append(f"ledger verifier key: {signer.vkey}")
+    data = keys_dir / DATA_KEYS_FILE
+    if data.exists():
+        out.append(f"data keys: kept {data}")
+    else:
+        write_secret(data, DataKeys.generate().dump() + "\n")
+        out.append(f"data keys: created {data}")
+    return out
+
+
+@click.group()
+def keys() -> None:
+    """Manage the ledger signing key and the data-encryption keys."""
+
+
+@keys.command()
+def generate() -> None:
+    """Create the ledger signing key and data keys under CHOPAY_KEYS_DIR if they are missing."""
+    for line in ensure_keys(from_env()):
+        click.echo(line)

@@ -1,0 +1,113 @@
+"""Settings read from ``CHOPAY_*`` environment variables.
+
+Every setting has a documented default so that ``make run`` works with nothing configured.
+The table in README.md lists the same settings; ``SETTINGS`` below is its source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one chopay process."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    log_level: str = "INFO"
+    bind: str = "127.0.0.1:8000"
+    web_workers: int = 1
+    web_threads: int = 4
+    max_body_bytes: int = 10 * MIB
+    keys_dir: Path = Path("var/keys")
+    ledger_origin: str = "chopay.local/ledger"
+    checkpoint_interval: float = 1.0
+    sweep_interval: float = 30.0
+    inline_jobs: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sqlite(self) -> bool:
+        """Tell whether the configured database is SQLite."""
+        return self.database_url.startswith("sqlite")
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+_PARSERS: dict[type, Callable[[str], Any]] = {int: int, float: float, bool: _bool, Path: Path}
+
+
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from ``CHOPAY_*`` variables, then apply keyword overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        raw = env.get(f"CHOPAY_{f.name.upper()}")
+        if raw is None or raw == "":
+            continue
+        kind = _field_type(f.type)
+        try:
+            values[f.name] = _PARSERS.get(kind, str)(raw)
+        except ValueError as exc:
+            raise ValueError(f"CHOPAY_{f.name.upper()}: {exc}") from exc
+    values.update(overrides)
+    data_dir = Path(values.get("data_dir", Settings.data_dir))
+    values["data_dir"] = data_dir
+    values.setdefault("keys_dir", data_dir / "keys")
+    if not values.get("database_url"):
+        values["database_url"] = f"sqlite:///{(data_dir / 'chopay.db').resolve()}"
+    if "inline_jobs" not in values:
+        values["inline_jobs"] = not values.get("redis_url")
+    return Settings(**values)
+
+
+def _field_type(annotation: Any) -> type:
+    names = {"int": int, "float": float, "bool": bool, "Path": Path}
+    text = str(annotation).split("|")[0].strip()
+    return names.get(text, str)
+
+
+SETTINGS: list[tuple[str, str, str]] = [
+    ("CHOPAY_DATA_DIR", "var", "Directory for the SQLite database, keys and the admin token."),
+    (
+        "CHOPAY_DATABASE_URL",
+        "sqlite:///$CHOPAY_DATA_DIR/chopay.db",
+        "SQLAlchemy URL; use postgresql+psycopg://user@host/db in production.",
+    ),
+    (
+        "CHOPAY_REDIS_URL",
+        "(unset)",
+        "Redis for the rq job queue. Unset: jobs run on an in-process worker thread.",
+    ),
+    (
+        "CHOPAY_INLINE_JOBS",
+        "true when CHOPAY_REDIS_URL is unset",
+        "Run jobs on a thread inside each web process.",
+    ),
+    ("CHOPAY_LOG_LEVEL", "INFO", "Log level of the JSON log lines on stderr."),
+    ("CHOPAY_BIND", "127.0.0.1:8000", "Address `chopay serve` listens on."),
+    ("CHOPAY_WEB_WORKERS", "1", "gunicorn worker processes."),
+    ("CHOPAY_WEB_THREADS", "4", "Threads per gunicorn worker."),
+    ("CHOPAY_MAX_BODY_BYTES", "10485760", "Largest accepted request body (413 above it)."),
+    ("CHOPAY_KEYS_DIR", "$CHOPAY_DATA_DIR/keys", "Ledger signing key and data-encryption keys."),
+    ("CHOPAY_LEDGER_ORIGIN", "chopay.local/ledger", "Origin line of signed ledger checkpoints."),
+    ("CHOPAY_CHECKPOINT_INTERVAL", "1", "Seconds between ledger checkpoints while entries arrive."),
+    ("CHOPAY_SWEEP_INTERVAL", "30", "Seconds between recovery sweeps that re-enqueue unfinished work."),
+]

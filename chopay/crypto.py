@@ -1,0 +1,94 @@
+"""Protection of personal data: AES-GCM encryption with key ids, blind indexes, masking.
+
+National ids and bank account numbers are stored as ``<key id>:<base64(nonce || ciphertext)>``
+so keys can rotate: new values use the active key, old values name the key that opens them.
+Equality lookups use a keyed blind index, HMAC-SHA256 under a separate key, so the database
+never holds a value that can be reversed or brute-forced without the key.
+
+Keys come from ``$CHOPAY_KEYS_DIR/data-keys.json`` (created by ``chopay keys generate``)::
+
+    {"active": "d1", "keys": {"d1": "<base64 32 bytes>"}, "index_key": "<base64 32 bytes>"}
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+DATA_KEYS_FILE = "data-keys.json"
+
+
+class DataKeyError(Exception):
+    """A data key is missing or a ciphertext cannot be opened."""
+
+
+@dataclass(frozen=True)
+class DataKeys:
+    """The data-encryption keys and the blind-index key."""
+
+    active: str
+    keys: dict[str, bytes]
+    index_key: bytes
+
+    @classmethod
+    def generate(cls) -> DataKeys:
+        """Return a fresh key set with one active key."""
+        return cls("d1", {"d1": AESGCM.generate_key(bit_length=256)}, secrets.token_bytes(32))
+
+    @classmethod
+    def load(cls, path: Path) -> DataKeys:
+        """Read a key set from ``path``."""
+        raw = json.loads(path.read_text())
+        keys = {kid: base64.b64decode(value) for kid, value in raw["keys"].items()}
+        if raw["active"] not in keys:
+            raise DataKeyError(f"{path}: the active key {raw['active']!r} is not in 'keys'")
+        return cls(raw["active"], keys, base64.b64decode(raw["index_key"]))
+
+    def dump(self) -> str:
+        """Serialise the key set as JSON."""
+        return json.dumps(
+            {
+                "active": self.active,
+                "keys": {kid: base64.b64encode(k).decode() for kid, k in self.keys.items()},
+                "index_key": base64.b64encode(self.index_key).decode(),
+            },
+            indent=2,
+        )
+
+    def encrypt(self, plaintext: str, context: str) -> str:
+        """Encrypt ``plaintext`` under the active key, bound to ``context`` (e.g. the column)."""
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.keys[self.active]).encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{self.active}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, token: str, context: str) -> str:
+        """Open a value made by :meth:`encrypt` with the key it names."""
+        kid, _, body = token.partition(":")
+        key = self.keys.get(kid)
+        if key is None:
+            raise DataKeyError(f"no data key {kid!r}")
+        raw = base64.b64decode(body)
+        try:
+            return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except Exception as exc:  # InvalidTag: tampered or wrong context
+            raise DataKeyError("ciphertext does not open under its key") from exc
+
+    def blind_index(self, value: str, context: str) -> str:
+        """Return the keyed lookup hash of ``value`` within ``context``."""
+        msg = context.encode() + b"\0" + value.encode()
+        return hmac.new(self.index_key, msg, hashlib.sha256).hexdigest()
+
+
+def mask(value: str, visible: int = 4) -> str:
+    """Show only the last ``visible`` characters of ``value``."""
+    if len(value) <= visible:
+        return "*" * len(value)
+    return "*" * (len(value) - visible) + value[-visible:]

@@ -1,0 +1,188 @@
+"""Database engine, declarative base and the per-request session.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy timeout, and
+``BEGIN IMMEDIATE`` transactions: taking the write lock up front means a transaction never
+fails half-way when it upgrades from reading to writing. PostgreSQL goes through psycopg 3.
+
+Services receive a session and own the transaction boundary (``with session.begin():``).
+Views get the request's session from :func:`session`; it is closed when the request ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Store aware datetimes; SQLite drops the zone, so restore UTC on the way out."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# Largest value of a BIGINT column. Bigger integers from a client (a path id, a cursor, a
+# reference) must be refused as input before they reach the driver, which cannot bind them.
+MAX_ID = 2**63 - 1
+
+intpk = Annotated[int, mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)]
+Money = Annotated[int, mapped_column(sa.BigInteger)]
+Timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime)]
+CreatedAt = Annotated[dt.datetime, mapped_column(UTCDateTime, default=utcnow)]
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every chopay model."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime,
+        int: sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        dict[str, Any]: sa.JSON,
+    }
+
+
+# Modules whose models make up the schema; Alembic and the drift test import them all.
+MODEL_MODULES = (
+    "chopay.users",
+    "chopay.idempotency",
+    "payments.ledger.models",
+)
+
+
+def import_models() -> sa.MetaData:
+    """Import every model module and return the complete metadata."""
+    import importlib
+
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    return Base.metadata
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with the settings chopay relies on for ``url``'s backend."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (needed for savepoints).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The engine and session factory of one app."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Open a session outside a request (jobs, commands); close it afterwards."""
+        with self.sessionmaker() as s:
+            yield s
+
+    def ping(self) -> None:
+        """Run a trivial query; raise if the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """Run a unit of work in one transaction, ending any read the session left open first."""
+    if session.in_transaction():
+        # An autobegun read (auth, a lookup) must not swallow the writes that follow.
+        session.commit()
+    with session.begin():
+        yield session
+
+
+def end_request_transaction() -> None:
+    """Commit whatever read transaction the request's session still has open.
+
+    Views may lazy-load after a service committed; on SQLite that read holds the write lock, so
+    it must end before other sessions of the same request (e.g. idempotency bookkeeping) write.
+    """
+    s: Session | None = g.get("chopay_session")
+    if s is not None and s.in_transaction():
+        s.commit()
+
+
+def init_app(app: Flask, database: Database) -> None:
+    """Attach ``database`` to ``app`` and close the request session at teardown."""
+    app.extensions["chopay.db"] = database
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        s: Session | None = g.pop("chopay_session", None)
+        if s is not None:
+            s.close()
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """Return the database of ``app`` (the current app by default)."""
+    target = app if app is not None else current_app
+    db: Database = target.extensions["chopay.db"]
+    return db
+
+
+def session() -> Session:
+    """Return the session of the current request or app context, opening it on first use."""
+    s: Session | None = g.get("chopay_session")
+    if s is None:
+        s = get_db().sessionmaker()
+        g.chopay_session = s
+    return s

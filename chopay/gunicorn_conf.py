@@ -1,0 +1,70 @@
+"""gunicorn settings for ``chopay serve``, read from ``CHOPAY_*`` variables.
+
+Each worker starts its in-process job runner after it has loaded the app (when no Redis is
+configured). SIGTERM stops accepting connections and lets requests in flight finish within
+``graceful_timeout``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from chopay.config import from_env
+
+_settings = from_env()
+
+bind = os.environ.get("CHOPAY_BIND_OVERRIDE") or _settings.bind
+workers = _settings.web_workers
+threads = _settings.web_threads
+worker_class = "gthread"
+graceful_timeout = 30
+timeout = 60
+accesslog = None  # chopay logs each request itself, as JSON
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+
+def post_worker_init(worker: Any) -> None:
+    """Start the in-process job runner of this worker's app."""
+    from chopay.jobs import InlineRunner
+
+    runner = worker.wsgi.extensions.get("chopay.jobs")
+    if isinstance(runner, InlineRunner):
+        runner.start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Stop the in-process job runner so the worker exits promptly."""
+    from chopay.jobs import InlineRunner
+
+    app = getattr(worker, "wsgi", None)
+    runner = app.extensions.get("chopay.jobs") if app is not None else None
+    if isinstance(runner, InlineRunner):
+        runner.stop()
+
+
+def when_ready(server: Any) -> None:
+    """Say where the service, its docs and the admin token are."""
+    host, _, port = bind.rpartition(":")
+    base = f"http://{host or '127.0.0.1'}:{port}"
+    token_file = _settings.data_dir / "admin-token"
+    lines = [
+        f"chopay is serving on {base}",
+        f"  API docs:      {base}/docs",
+        f"  OpenAPI:       {base}/openapi.json",
+        f"  readiness:     {base}/readyz",
+    ]
+    if token_file.exists():
+        lines.append(
+            f'  admin token:   in {token_file.resolve()} (curl -H "Authorization: Bearer $(cat '
+            f'{token_file})" {base}/v1/users/me)'
+        )
+    jobs = (
+        "Redis (" + str(_settings.redis_url) + ")"
+        if not _settings.inline_jobs
+        else "in-process worker thread"
+    )
+    lines.append(f"  jobs:          {jobs}")
+    print("\n".join(lines), file=sys.stderr, flush=True)

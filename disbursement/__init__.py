@@ -1,0 +1,1 @@
+"""Benefit programs, beneficiaries, payout batches and the jobs that execute them."""

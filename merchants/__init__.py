@@ -1,0 +1,1 @@
+"""Merchant registry, VietQR issuance, payment intents and bank notification matching."""

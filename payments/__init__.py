@@ -1,0 +1,1 @@
+"""Money core: the double-entry ledger, bank rails and reconciliation."""

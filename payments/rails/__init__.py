@@ -1,0 +1,1 @@
+"""Bank rail clients and the bank simulator."""

@@ -1,0 +1,1 @@
+"""Reconciliation of bank statements against ledger entries."""
