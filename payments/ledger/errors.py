@@ -1,0 +1,70 @@
+"""Errors of the ledger.
+
+Exception tree::
+
+    LedgerError (chopay.errors.ChopayError)
+    ├── InvalidTransaction      422  postings_too_few | posting_zero | postings_unbalanced |
+    │                                amount_out_of_range | metadata_invalid | account_unknown |
+    │                                currency_mismatch | field_invalid
+    ├── InsufficientBalance     422  balance_negative: an account that forbids it would go below zero
+    ├── AccountExists           409  account_exists
+    ├── TransactionKeyConflict  409  idempotency_key_reused: same key, different content
+    ├── AlreadyReversed         409  already_reversed
+    ├── TransactionNotFound     404  transaction_not_found
+    ├── AccountNotFound         404  account_not_found
+    ├── EntryNotFound           404  entry_not_found: index or tree size beyond the log
+    ├── SigningKeyMissing       503  signing_key_missing
+    └── CorruptEntry            500  ledger_corrupt: stored rows no longer form a valid leaf
+"""
+
+from __future__ import annotations
+
+from chopay.errors import ChopayError, Conflict, NotFound, Unprocessable
+
+
+class LedgerError(ChopayError):
+    """Base class of ledger errors."""
+
+
+class InvalidTransaction(LedgerError, Unprocessable):
+    code = "transaction_invalid"
+
+
+class InsufficientBalance(LedgerError, Unprocessable):
+    code = "balance_negative"
+
+
+class AccountExists(LedgerError, Conflict):
+    code = "account_exists"
+
+
+class TransactionKeyConflict(LedgerError, Conflict):
+    code = "idempotency_key_reused"
+
+
+class AlreadyReversed(LedgerError, Conflict):
+    code = "already_reversed"
+
+
+class TransactionNotFound(LedgerError, NotFound):
+    code = "transaction_not_found"
+
+
+class AccountNotFound(LedgerError, NotFound):
+    code = "account_not_found"
+
+
+class EntryNotFound(LedgerError, NotFound):
+    code = "entry_not_found"
+
+
+class SigningKeyMissing(LedgerError):
+    status = 503
+    code = "signing_key_missing"
+    title = "Ledger signing key missing"
+
+
+class CorruptEntry(LedgerError):
+    status = 500
+    code = "ledger_corrupt"
+    title = "Ledger integrity failure"

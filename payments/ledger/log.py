@@ -1,0 +1,351 @@
+"""The Merkle log over the book: sequencer, checkpoints, proofs, export and verification.
+
+The sequencer is the only writer of the log. It locks ``ledger_state``, takes committed
+transactions that have no log index yet (in id order), turns each into its canonical leaf
+(chained to the previous leaf's hash), appends it to the compact range loaded from storage,
+and stores the leaf hash on the transaction and every completed subtree hash in
+``ledger_nodes``. Indexes therefore have no gaps and one order, however transactions commit.
+Appending and proving read O(log n) stored hashes.
+
+Checkpoints are C2SP tlog-checkpoints in signed notes, emitted when the log has grown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from chopay.db import bulk_insert, transaction, utcnow
+from payments.ledger import merkle, note
+from payments.ledger.canonical import build_leaf, leaf_bytes
+from payments.ledger.domain import public_id
+from payments.ledger.errors import CorruptEntry, EntryNotFound
+from payments.ledger.models import Account, Checkpoint, LogState, Node, Posting, Transaction
+from payments.ledger.verify import checkpoint_line, entry_line
+
+GENESIS_PREV = bytes(32)
+BATCH = 5000
+_CHUNK = 500
+
+
+def _state(session: Session) -> LogState:
+    """Lock and return the log state row, creating it on first use."""
+    state = session.get(LogState, 1, with_for_update=True)
+    if state is None:
+        session.add(LogState(id=1, size=0, root=merkle.root([]), updated_at=utcnow()))
+        session.flush()
+        state = session.get(LogState, 1, with_for_update=True)
+        assert state is not None
+    return state
+
+
+def current_size(session: Session) -> int:
+    """Return the number of sequenced entries."""
+    state = session.get(LogState, 1)
+    return state.size if state is not None else 0
+
+
+def fetch_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+    """Read stored subtree hashes (level 0 are leaf hashes) in a few queries."""
+    wanted = sorted(set(nodes))
+    out: dict[merkle.Node, bytes] = {}
+    leaves = [idx for level, idx in wanted if level == 0]
+    upper = [(level, idx) for level, idx in wanted if level > 0]
+    for i in range(0, len(leaves), _CHUNK):
+        leaf_rows = session.execute(
+            sa.select(Transaction.log_index, Transaction.leaf_hash).where(
+                Transaction.log_index.in_(leaves[i : i + _CHUNK])
+            )
+        )
+        out.update({(0, idx): h for idx, h in leaf_rows if idx is not None and h is not None})
+    for i in range(0, len(upper), _CHUNK):
+        node_rows = session.execute(
+            sa.select(Node.level, Node.idx, Node.hash).where(
+                sa.tuple_(Node.level, Node.idx).in_(upper[i : i + _CHUNK])
+            )
+        )
+        out.update({(level, idx): h for level, idx, h in node_rows})
+    return out
+
+
+def load_frontier(session: Session, size: int) -> merkle.CompactRange:
+    """Rebuild the compact range of the first ``size`` entries from storage."""
+    wanted = merkle.frontier_nodes(size)
+    stored = fetch_nodes(session, wanted)
+    return merkle.CompactRange(size, [stored[n] for n in wanted])
+
+
+def root_at(session: Session, size: int) -> bytes:
+    """Return the tree root after ``size`` entries."""
+    return load_frontier(session, size).root()
+
+
+def _leaf_hash_at(session: Session, index: int) -> bytes:
+    if index < 0:
+        return GENESIS_PREV
+    found = session.scalar(sa.select(Transaction.leaf_hash).where(Transaction.log_index == index))
+    if found is None:
+        raise EntryNotFound(f"No log entry {index}.")
+    return found
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    key: str
+    kind: str
+    memo: str
+    occurred_at: dt.datetime
+    meta: dict[str, Any]
+    reverses_id: int | None
+
+
+def _rows_with_postings(session: Session, ids: Sequence[int]) -> list[tuple[_Row, list[tuple[str, int]]]]:
+    """Load transactions and their postings (account code, amount) in posting order."""
+    tx_rows = {
+        r.id: _Row(r.id, r.idempotency_key, r.kind, r.memo, r.occurred_at, r.metadata, r.reverses_id)
+        for r in session.execute(
+            sa.select(
+                Transaction.id,
+                Transaction.idempotency_key,
+                Transaction.kind,
+                Transaction.memo,
+                Transaction.occurred_at,
+                Transaction.meta.label("metadata"),
+                Transaction.reverses_id,
+            ).where(Transaction.id.in_(ids))
+        )
+    }
+    postings: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
+    for tx_id, code, amount in session.execute(
+        sa.select(Posting.transaction_id, Account.code, Posting.amount)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.transaction_id.in_(ids))
+        .order_by(Posting.transaction_id, Posting.seq)
+    ):
+        postings[tx_id].append((code, amount))
+    return [(tx_rows[i], postings[i]) for i in ids]
+
+
+def leaf_for(row: _Row, postings: list[tuple[str, int]], index: int, prev: bytes) -> dict[str, Any]:
+    """Return the canonical leaf of a transaction at ``index`` after the leaf hashed ``prev``."""
+    try:
+        return _build(row, postings, index, prev)
+    except ValueError as exc:
+        # The book enforces every leaf rule on the way in, so this means the rows were altered.
+        raise CorruptEntry(f"Entry {index} no longer forms a valid leaf: {exc}", index=index) from None
+
+
+def _build(row: _Row, postings: list[tuple[str, int]], index: int, prev: bytes) -> dict[str, Any]:
+    return build_leaf(
+        index=index,
+        prev=prev,
+        tx=public_id(row.id),
+        key=row.key,
+        kind=row.kind,
+        memo=row.memo,
+        occurred_at=row.occurred_at,
+        postings=postings,
+        metadata=row.meta,
+        reverses=public_id(row.reverses_id) if row.reverses_id is not None else None,
+    )
+
+
+def sequence(session: Session, *, batch: int = BATCH, limit: int | None = None) -> int:
+    """Give log indexes to committed transactions that have none; return how many were added."""
+    added = 0
+    while limit is None or added < limit:
+        take = batch if limit is None else min(batch, limit - added)
+        with transaction(session):
+            state = _state(session)
+            ids = list(
+                session.scalars(
+                    sa.select(Transaction.id)
+                    .where(Transaction.log_index.is_(None))
+                    .order_by(Transaction.id)
+                    .limit(take)
+                )
+            )
+            if not ids:
+                break
+            frontier = load_frontier(session, state.size)
+            prev = _leaf_hash_at(session, state.size - 1)
+            updates: list[dict[str, Any]] = []
+            nodes: list[dict[str, Any]] = []
+            for row, postings in _rows_with_postings(session, ids):
+                index = frontier.size
+                h = merkle.leaf_hash(leaf_bytes(leaf_for(row, postings, index, prev)))
+                for level, idx, node_hash in frontier.append(h)[1:]:
+                    nodes.append({"level": level, "idx": idx, "hash": node_hash})
+                updates.append({"id": row.id, "log_index": index, "leaf_hash": h})
+                prev = h
+            _store(session, updates, nodes)
+            state.size = frontier.size
+            state.root = frontier.root()
+            state.updated_at = utcnow()
+        added += len(ids)
+    return added
+
+
+def _store(session: Session, updates: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
+    """Write leaf hashes and completed nodes; on PostgreSQL as two array statements."""
+    bulk_insert(session, Node.__table__, nodes)  # type: ignore[arg-type]
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(sa.update(Transaction), updates)
+        return
+    # One UPDATE ... FROM unnest() instead of thousands of statements.
+    session.execute(
+        _PG_UPDATE,
+        {
+            "ids": [u["id"] for u in updates],
+            "idx": [u["log_index"] for u in updates],
+            "h": [u["leaf_hash"] for u in updates],
+        },
+    )
+
+
+_PG_UPDATE = sa.text(
+    "UPDATE ledger_transactions AS t SET log_index = v.idx, leaf_hash = v.h "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:idx AS bigint[]), CAST(:h AS bytea[])) AS v(id, idx, h) "
+    "WHERE t.id = v.id"
+)
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    """Return the newest checkpoint, if any."""
+    return session.scalar(sa.select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1))
+
+
+def checkpoint(
+    session: Session, signer: note.Signer, origin: str, *, min_interval: float = 0.0
+) -> Checkpoint | None:
+    """Sign a checkpoint of the current tree if it grew since the last one.
+
+    Returns None when there is nothing new, or when the last checkpoint is younger than
+    ``min_interval`` seconds (the caller tries again later).
+    """
+    with transaction(session):
+        state = _state(session)
+        last = latest_checkpoint(session)
+        if state.size == 0 or (last is not None and last.size >= state.size):
+            return None
+        if last is not None and min_interval > 0:
+            age = (utcnow() - last.created_at).total_seconds()
+            if age < min_interval:
+                return None
+        body = note.Checkpoint(origin=origin, size=state.size, root=state.root)
+        signed = note.sign_checkpoint(body, [signer])
+        cp = Checkpoint(size=state.size, root=state.root, note=signed, key_name=signer.name)
+        session.add(cp)
+    return cp
+
+
+def list_checkpoints(session: Session, *, after: int | None = None, limit: int = 100) -> list[Checkpoint]:
+    """Return checkpoints in increasing size, after size ``after``."""
+    stmt = sa.select(Checkpoint).order_by(Checkpoint.size).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Checkpoint.size > after)
+    return list(session.scalars(stmt))
+
+
+def _resolve_size(session: Session, tree_size: int | None) -> int:
+    size = current_size(session)
+    if tree_size is None:
+        last = latest_checkpoint(session)
+        return last.size if last is not None else size
+    if not 0 < tree_size <= size:
+        raise EntryNotFound(
+            f"Tree size {tree_size} is outside the log (1..{size}).", code="tree_size_invalid"
+        )
+    return tree_size
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """A log entry: its leaf, its leaf hash and where it sits."""
+
+    index: int
+    leaf: dict[str, Any]
+    leaf_hash: bytes
+
+
+def entries(session: Session, *, from_index: int = 0, limit: int = 100) -> list[EntryView]:
+    """Return sequenced entries starting at ``from_index``, rebuilt from the book."""
+    ids = list(
+        session.execute(
+            sa.select(Transaction.id, Transaction.log_index, Transaction.leaf_hash)
+            .where(Transaction.log_index >= from_index)
+            .order_by(Transaction.log_index)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return []
+    prev = _leaf_hash_at(session, ids[0].log_index - 1)
+    out: list[EntryView] = []
+    rows = {row.id: (row, postings) for row, postings in _rows_with_postings(session, [r.id for r in ids])}
+    for r in ids:
+        row, postings = rows[r.id]
+        out.append(EntryView(r.log_index, leaf_for(row, postings, r.log_index, prev), r.leaf_hash))
+        prev = r.leaf_hash
+    return out
+
+
+def inclusion(session: Session, index: int, tree_size: int | None = None) -> dict[str, Any]:
+    """Return entry ``index`` and its inclusion proof in a tree (default: the last checkpoint's)."""
+    size = _resolve_size(session, tree_size)
+    if not 0 <= index < size:
+        raise EntryNotFound(f"Entry {index} is not in a tree of size {size}.")
+    plan = merkle.inclusion_proof_nodes(index, size)
+    frontier = merkle.frontier_nodes(size)
+    stored = fetch_nodes(session, [*merkle.plan_nodes(plan), *frontier])
+    (entry,) = entries(session, from_index=index, limit=1)
+    return {
+        "index": index,
+        "tree_size": size,
+        "leaf": entry.leaf,
+        "leaf_hash": entry.leaf_hash,
+        "proof": merkle.proof_from_nodes(plan, stored),
+        "root": merkle.fold_nodes([stored[n] for n in frontier]),
+    }
+
+
+def consistency(session: Session, first: int, second: int | None = None) -> dict[str, Any]:
+    """Return the consistency proof between two tree sizes (second default: last checkpoint)."""
+    size = _resolve_size(session, second)
+    if not 0 < first <= size:
+        raise EntryNotFound(
+            f"No consistency proof from size {first} to size {size}.", code="tree_size_invalid"
+        )
+    plan = merkle.consistency_proof_nodes(first, size)
+    f1, f2 = merkle.frontier_nodes(first), merkle.frontier_nodes(size)
+    stored = fetch_nodes(session, [*merkle.plan_nodes(plan), *f1, *f2])
+    return {
+        "first": first,
+        "second": size,
+        "first_root": merkle.fold_nodes([stored[n] for n in f1]),
+        "second_root": merkle.fold_nodes([stored[n] for n in f2]),
+        "proof": merkle.proof_from_nodes(plan, stored),
+    }
+
+
+def export_lines(session: Session, *, from_index: int = 0, page: int = 2000) -> Iterator[str]:
+    """Yield the JSON Lines export: every entry, each checkpoint after the entry completing it."""
+    checkpoints = [(cp.size, cp.note) for cp in list_checkpoints(session, after=from_index, limit=10**9)]
+    cp_pos = 0
+    index = from_index
+    while True:
+        batch = entries(session, from_index=index, limit=page)
+        if not batch:
+            break
+        for e in batch:
+            yield entry_line(e.index, e.leaf)
+            while cp_pos < len(checkpoints) and checkpoints[cp_pos][0] == e.index + 1:
+                yield checkpoint_line(checkpoints[cp_pos][1])
+                cp_pos += 1
+        index = batch[-1].index + 1

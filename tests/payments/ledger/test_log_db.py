@@ -1,0 +1,263 @@
+"""The sequencer, stored-node proofs, checkpoints and tamper detection in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from payments.ledger import audit, log, merkle, services
+from payments.ledger.canonical import leaf_bytes
+from payments.ledger.errors import EntryNotFound
+from payments.ledger.models import Checkpoint, Transaction
+from payments.ledger.models import Posting as PostingRow
+from payments.ledger.note import Checkpoint as CheckpointBody
+from payments.ledger.note import Signer, open_note, sign_checkpoint
+from payments.ledger.verify import verify_export
+
+
+def post_n(session, make_spec, n, start=0):
+    return [services.post(session, make_spec(f"k{i}", 1_000 + i)).id for i in range(start, start + n)]
+
+
+def leaf_hashes(session):
+    return list(
+        session.scalars(
+            sa.select(Transaction.leaf_hash)
+            .where(Transaction.log_index.is_not(None))
+            .order_by(Transaction.log_index)
+        )
+    )
+
+
+def test_sequencer_assigns_gap_free_indexes_in_one_order(book, make_spec):
+    ids = post_n(book, make_spec, 7)
+    assert log.sequence(book, batch=3) == 7
+    assert log.sequence(book) == 0
+    rows = book.execute(
+        sa.select(Transaction.id, Transaction.log_index).order_by(Transaction.log_index)
+    ).all()
+    assert [r.log_index for r in rows] == list(range(7))
+    assert [r.id for r in rows] == ids
+    assert log.current_size(book) == 7
+
+
+def test_batching_does_not_change_the_tree(book, make_spec):
+    post_n(book, make_spec, 11)
+    log.sequence(book, batch=2)
+    hashes = leaf_hashes(book)
+    assert log.root_at(book, 11) == merkle.root(hashes)
+    # Each leaf is the canonical JSON of its transaction, chained to the previous leaf's hash.
+    entries = log.entries(book, from_index=0, limit=100)
+    assert [merkle.leaf_hash(leaf_bytes(e.leaf)) for e in entries] == hashes
+    assert entries[0].leaf["prev"] == "0" * 64
+    assert all(e.leaf["prev"] == entries[i].leaf_hash.hex() for i, e in enumerate(entries[1:]))
+
+
+def test_leaves_carry_references_not_personal_data(book, make_spec):
+    services.post(book, make_spec("k-ref", 5_000, metadata={"payout_ref": "PO-000001"}))
+    log.sequence(book)
+    (entry,) = log.entries(book)
+    assert set(entry.leaf) == {
+        "v",
+        "index",
+        "prev",
+        "tx",
+        "key",
+        "kind",
+        "memo",
+        "occurred_at",
+        "metadata",
+        "postings",
+        "reverses",
+    }
+    assert entry.leaf["metadata"] == {"payout_ref": "PO-000001"}
+
+
+def test_stored_node_proofs_match_the_reference_algorithm(book, make_spec):
+    n = 19
+    post_n(book, make_spec, n)
+    log.sequence(book, batch=4)
+    hashes = leaf_hashes(book)
+    for size in range(1, n + 1):
+        for index in range(size):
+            got = log.inclusion(book, index, size)
+            assert got["proof"] == merkle.inclusion_proof(index, hashes[:size])
+            assert merkle.verify_inclusion(
+                index, size, hashes[index], got["proof"], merkle.root(hashes[:size])
+            )
+        for first in range(1, size + 1):
+            c = log.consistency(book, first, size)
+            assert c["proof"] == merkle.consistency_proof(first, hashes[:size])
+            assert merkle.verify_consistency(first, size, c["first_root"], c["second_root"], c["proof"])
+
+
+def test_checkpoints_are_signed_when_the_log_grows(book, make_spec, signer, verifier):
+    assert log.checkpoint(book, signer, "test.example/ledger") is None  # empty log
+    post_n(book, make_spec, 3)
+    log.sequence(book)
+    cp = log.checkpoint(book, signer, "test.example/ledger")
+    assert cp is not None
+    assert cp.size == 3
+    text, names = open_note(cp.note, [verifier])
+    assert names == [signer.name]
+    body = CheckpointBody.parse(text)
+    assert (body.origin, body.size, body.root) == ("test.example/ledger", 3, merkle.root(leaf_hashes(book)))
+    assert log.checkpoint(book, signer, "test.example/ledger") is None  # nothing new
+    post_n(book, make_spec, 1, start=3)
+    log.sequence(book)
+    assert log.checkpoint(book, signer, "test.example/ledger", min_interval=3600) is None  # too soon
+    assert log.checkpoint(book, signer, "test.example/ledger").size == 4
+
+
+def test_out_of_range_proofs_are_not_found(book, make_spec, signer):
+    post_n(book, make_spec, 2)
+    log.sequence(book)
+    log.checkpoint(book, signer, "o")
+    for call in (
+        lambda: log.inclusion(book, 2),
+        lambda: log.inclusion(book, 0, 3),
+        lambda: log.consistency(book, 3),
+        lambda: log.consistency(book, 1, 5),
+    ):
+        with pytest.raises(EntryNotFound) as err:
+            call()
+        assert getattr(err.value, "status", None) == 404
+
+
+@pytest.fixture
+def sealed(book, make_spec, signer):
+    """Eight sequenced entries with a checkpoint after each."""
+    for i in range(8):
+        services.post(book, make_spec(f"s{i}", 10_000 + i, memo=f"entry {i}"))
+        log.sequence(book)
+        log.checkpoint(book, signer, "test.example/ledger")
+    return book
+
+
+def test_untouched_database_verifies(sealed, verifier):
+    result = audit.verify_database(sealed, [verifier])
+    assert result.ok, result.describe()
+    assert result.size == 8
+    assert result.checkpoints == 8
+    assert result.root == merkle.root(leaf_hashes(sealed))
+    lines = list(log.export_lines(sealed))
+    assert len(lines) == 16
+    assert verify_export(lines, [verifier]).ok
+
+
+def _tx_at(session, index):
+    return session.scalar(sa.select(Transaction).where(Transaction.log_index == index))
+
+
+def _first_posting(session, index):
+    tx = _tx_at(session, index)
+    return session.scalar(
+        sa.select(PostingRow).where(PostingRow.transaction_id == tx.id, PostingRow.seq == 0)
+    )
+
+
+TAMPERINGS = {
+    "posting amount": lambda s: s.execute(
+        sa.update(PostingRow)
+        .where(PostingRow.id == _first_posting(s, 5).id)
+        .values(amount=PostingRow.amount + 1)
+    ),
+    "posting account": lambda s: s.execute(
+        sa.update(PostingRow)
+        .where(PostingRow.id == _first_posting(s, 5).id)
+        .values(
+            account_id=sa.select(sa.text("id"))
+            .select_from(sa.text("ledger_accounts"))
+            .where(sa.text("code = 'bank:settlement'"))
+            .scalar_subquery()
+        )
+    ),
+    "memo": lambda s: s.execute(
+        sa.update(Transaction).where(Transaction.log_index == 5).values(memo="edited")
+    ),
+    "timestamp": lambda s: s.execute(
+        sa.update(Transaction)
+        .where(Transaction.log_index == 5)
+        .values(occurred_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    ),
+}
+
+
+@pytest.mark.parametrize("what", sorted(TAMPERINGS))
+def test_edited_rows_are_named_by_index(sealed, verifier, what):
+    TAMPERINGS[what](sealed)
+    sealed.flush()
+    result = audit.verify_database(sealed, [verifier])
+    assert not result.ok
+    assert result.first_bad_index == 5, result.describe()
+
+
+def test_deleted_transaction_is_named(sealed, verifier):
+    tx = _tx_at(sealed, 3)
+    sealed.execute(sa.delete(PostingRow).where(PostingRow.transaction_id == tx.id))
+    sealed.execute(sa.delete(Transaction).where(Transaction.id == tx.id))
+    result = audit.verify_database(sealed, [verifier])
+    assert (result.ok, result.first_bad_index) == (False, 3), result.describe()
+
+
+def test_inserted_forgery_is_named(sealed, verifier, make_spec):
+    # The forger shifts entries 4.. up by one and slots a transaction in at index 4, with a
+    # correctly computed leaf hash, so only the chain and the signed roots can betray it.
+    sealed.execute(
+        sa.update(Transaction).where(Transaction.log_index >= 4).values(log_index=Transaction.log_index + 100)
+    )
+    sealed.execute(
+        sa.update(Transaction)
+        .where(Transaction.log_index >= 104)
+        .values(log_index=Transaction.log_index - 99)
+    )
+    forged = services.post(sealed, make_spec("forged", 999))
+    prev = _tx_at(sealed, 3).leaf_hash
+    row = log._rows_with_postings(sealed, [forged.id])[0]
+    leaf = log.leaf_for(row[0], row[1], 4, prev)
+    sealed.execute(
+        sa.update(Transaction)
+        .where(Transaction.id == forged.id)
+        .values(log_index=4, leaf_hash=merkle.leaf_hash(leaf_bytes(leaf)))
+    )
+    sealed.execute(sa.text("UPDATE ledger_state SET size = 9"))
+    result = audit.verify_database(sealed, [verifier])
+    assert (result.ok, result.first_bad_index) == (False, 4), result.describe()
+
+
+def test_swapped_indexes_are_named(sealed, verifier):
+    a, b = _tx_at(sealed, 2), _tx_at(sealed, 6)
+    sealed.execute(sa.update(Transaction).where(Transaction.id == a.id).values(log_index=1000))
+    sealed.execute(sa.update(Transaction).where(Transaction.id == b.id).values(log_index=2))
+    sealed.execute(sa.update(Transaction).where(Transaction.id == a.id).values(log_index=6))
+    result = audit.verify_database(sealed, [verifier])
+    assert (result.ok, result.first_bad_index) == (False, 2), result.describe()
+
+
+def test_truncated_log_is_detected(sealed, verifier):
+    tx = _tx_at(sealed, 7)
+    sealed.execute(sa.delete(PostingRow).where(PostingRow.transaction_id == tx.id))
+    sealed.execute(sa.delete(Transaction).where(Transaction.id == tx.id))
+    result = audit.verify_database(sealed, [verifier])
+    assert (result.ok, result.first_bad_index) == (False, 7), result.describe()
+
+
+def test_checkpoint_resigned_with_an_unknown_key_is_refused(sealed, verifier):
+    rogue = Signer.generate("test.example/ledger")
+    cp = sealed.scalar(sa.select(Checkpoint).where(Checkpoint.size == 6))
+    forged = sign_checkpoint(CheckpointBody("test.example/ledger", 6, cp.root), [rogue])
+    sealed.execute(sa.update(Checkpoint).where(Checkpoint.id == cp.id).values(note=forged))
+    result = audit.verify_database(sealed, [verifier])
+    assert not result.ok
+    assert result.first_bad_index == 5, result.describe()
+
+
+def test_tampered_balance_is_detected(sealed, verifier):
+    sealed.execute(
+        sa.text("UPDATE ledger_accounts SET balance = balance + 1 WHERE code = 'payouts:clearing'")
+    )
+    result = audit.verify_database(sealed, [verifier])
+    assert not result.ok
+    assert "payouts:clearing" in result.problem
