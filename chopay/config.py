@@ -29,6 +29,8 @@ class Settings:
     max_body_bytes: int = 10 * MIB
     keys_dir: Path = Path("var/keys")
     ledger_origin: str = "chopay.local/ledger"
+    ledger_signing_key: str | None = None
+    ledger_trusted_keys: str = ""
     checkpoint_interval: float = 1.0
     sweep_interval: float = 30.0
     inline_jobs: bool = True
@@ -108,6 +110,16 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("CHOPAY_MAX_BODY_BYTES", "10485760", "Largest accepted request body (413 above it)."),
     ("CHOPAY_KEYS_DIR", "$CHOPAY_DATA_DIR/keys", "Ledger signing key and data-encryption keys."),
     ("CHOPAY_LEDGER_ORIGIN", "chopay.local/ledger", "Origin line of signed ledger checkpoints."),
+    (
+        "CHOPAY_LEDGER_SIGNING_KEY",
+        "(unset: $CHOPAY_KEYS_DIR/ledger-signing.key)",
+        "The ledger signing key itself (PRIVATE+KEY+...), for hosts that keep keys in the environment.",
+    ),
+    (
+        "CHOPAY_LEDGER_TRUSTED_KEYS",
+        "(empty)",
+        "Extra trusted verifier keys (whitespace-separated vkeys), e.g. retired signing keys.",
+    ),
     ("CHOPAY_CHECKPOINT_INTERVAL", "1", "Seconds between ledger checkpoints while entries arrive."),
     ("CHOPAY_SWEEP_INTERVAL", "30", "Seconds between recovery sweeps that re-enqueue unfinished work."),
 ]

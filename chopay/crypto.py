@@ -75,10 +75,10 @@ class DataKeys:
         key = self.keys.get(kid)
         if key is None:
             raise DataKeyError(f"no data key {kid!r}")
-        raw = base64.b64decode(body)
         try:
+            raw = base64.b64decode(body, validate=True)
             return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
-        except Exception as exc:  # InvalidTag: tampered or wrong context
+        except Exception as exc:  # bad base64, InvalidTag (tampered or wrong context), short nonce
             raise DataKeyError("ciphertext does not open under its key") from exc
 
     def blind_index(self, value: str, context: str) -> str:

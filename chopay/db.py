@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g
@@ -161,7 +161,7 @@ def transaction(session: Session) -> Iterator[Session]:
         yield session
 
 
-def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """Insert many rows; on PostgreSQL as one ``INSERT ... SELECT unnest(...)`` statement.
 
     psycopg's executemany still sends one INSERT per row; passing each column as one array
@@ -169,6 +169,7 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -
     """
     if not rows:
         return
+    table = cast(sa.Table, model.__table__)
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         session.execute(table.insert(), rows)

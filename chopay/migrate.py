@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from chopay.db import make_engine
 
@@ -29,6 +30,14 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def current(url: str) -> str | None:
     """Return the revision the database is at, or None if it has none."""
+    parsed = make_url(url)
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database).exists()
+    ):
+        # Asking must not create the file (or fail because its directory is missing).
+        return None
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

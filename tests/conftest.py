@@ -96,12 +96,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, connection: Connection) -> Flask:
+def app(settings: Settings, connection: Connection) -> Iterator[Flask]:
     """Create an app whose sessions all join the test's rolled-back transaction."""
     application = create_app(settings)
     application.config["TESTING"] = True
     get_db(application).sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
-    return application
+    yield application
+    # Probes such as /readyz use the app's own engine; close what they opened.
+    get_db(application).engine.dispose()
 
 
 @pytest.fixture

@@ -56,3 +56,13 @@ def generate() -> None:
     """Create the ledger signing key and data keys under CHOPAY_KEYS_DIR if they are missing."""
     for line in ensure_keys(from_env()):
         click.echo(line)
+
+
+@keys.command("rotate-ledger")
+def rotate_ledger() -> None:
+    """Install a new ledger signing key; the old verifier key stays trusted for old checkpoints."""
+    from payments.ledger.keys import rotate
+
+    settings = from_env()
+    new = rotate(settings)
+    click.echo(f"ledger signing key rotated; new verifier key: {new.vkey}")

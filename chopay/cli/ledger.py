@@ -71,7 +71,7 @@ def verify(file: str | None, vkeys: tuple[str, ...], trusted_checkpoint: str | N
         from payments.ledger.note import Verifier
 
         settings = from_env()
-        verifiers = [Verifier.from_vkey(v) for v in vkeys] or keys.trusted_verifiers(settings.keys_dir)
+        verifiers = [Verifier.from_vkey(v) for v in vkeys] or keys.trusted_verifiers(settings)
         with open_session(settings) as s:
             result = audit.verify_database(s, verifiers)
         click.echo(result.describe())
@@ -94,7 +94,7 @@ def checkpoint() -> None:
     from payments.ledger import keys, log
 
     settings = from_env()
-    signer = keys.load_signer(settings.keys_dir)
+    signer = keys.load_signer(settings)
     if signer is None:
         raise click.ClickException("no ledger signing key: run `chopay keys generate`")
     with open_session(settings) as s:

@@ -184,5 +184,5 @@ def verifier_key() -> dict[str, Any]:
     settings = current_app.config["CHOPAY"]
     return {
         "origin": settings.ledger_origin,
-        "keys": [v.vkey for v in keys.trusted_verifiers(settings.keys_dir)],
+        "keys": [v.vkey for v in keys.trusted_verifiers(settings)],
     }

@@ -19,7 +19,7 @@ def sequence(force_checkpoint: bool = False) -> None:
     settings = current_app.config["CHOPAY"]
     with db.get_db().session() as s:
         added = log.sequence(s)
-        signer = keys.load_signer(settings.keys_dir)
+        signer = keys.load_signer(settings)
         if signer is None:
             logger.error("ledger signing key missing: no checkpoint signed", extra={"entries": added})
             return

@@ -12,33 +12,33 @@ key signs from then on and checkpoints signed by the old one still verify.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from chopay.config import Settings
 from payments.ledger.note import Signer, Verifier
 
 SIGNING_KEY_FILE = "ledger-signing.key"
 VERIFIER_KEYS_FILE = "ledger-verifier.vkey"
 
 
-def load_signer(keys_dir: Path) -> Signer | None:
+def load_signer(settings: Settings) -> Signer | None:
     """Return the configured signing key, or None when there is none."""
-    text = os.environ.get("CHOPAY_LEDGER_SIGNING_KEY")
-    path = keys_dir / SIGNING_KEY_FILE
+    text = settings.ledger_signing_key
+    path = settings.keys_dir / SIGNING_KEY_FILE
     if not text and path.exists():
         text = path.read_text()
     return Signer.from_skey(text.strip()) if text else None
 
 
-def trusted_verifiers(keys_dir: Path) -> list[Verifier]:
+def trusted_verifiers(settings: Settings) -> list[Verifier]:
     """Return every trusted verifier key, the current signer's first, without duplicates."""
     vkeys: list[str] = []
-    signer = load_signer(keys_dir)
+    signer = load_signer(settings)
     if signer is not None:
         vkeys.append(signer.vkey)
-    path = keys_dir / VERIFIER_KEYS_FILE
+    path = settings.keys_dir / VERIFIER_KEYS_FILE
     if path.exists():
         vkeys.extend(line.strip() for line in path.read_text().splitlines() if line.strip())
-    vkeys.extend(os.environ.get("CHOPAY_LEDGER_TRUSTED_KEYS", "").split())
+    vkeys.extend(settings.ledger_trusted_keys.split())
     seen: dict[str, Verifier] = {}
     for vkey in vkeys:
         if vkey not in seen:
@@ -46,13 +46,14 @@ def trusted_verifiers(keys_dir: Path) -> list[Verifier]:
     return list(seen.values())
 
 
-def rotate(keys_dir: Path, name: str) -> Signer:
-    """Install a new signing key, keeping the old verifier key trusted and the old key retired."""
-    old = load_signer(keys_dir)
+def rotate(settings: Settings) -> Signer:
+    """Install a new signing key file, keeping the old verifier key trusted and the old key retired."""
+    keys_dir = settings.keys_dir
+    old = load_signer(settings)
     path = keys_dir / SIGNING_KEY_FILE
     vkeys = keys_dir / VERIFIER_KEYS_FILE
-    trusted = [v.vkey for v in trusted_verifiers(keys_dir)]
-    new = Signer.generate(name)
+    trusted = [v.vkey for v in trusted_verifiers(settings)]
+    new = Signer.generate(settings.ledger_origin)
     if old is not None and path.exists():
         path.rename(keys_dir / f"{SIGNING_KEY_FILE}.{old.vkey.split('+')[1]}.retired")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

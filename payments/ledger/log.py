@@ -194,7 +194,7 @@ def sequence(session: Session, *, batch: int = BATCH, limit: int | None = None) 
 
 def _store(session: Session, updates: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
     """Write leaf hashes and completed nodes; on PostgreSQL as two array statements."""
-    bulk_insert(session, Node.__table__, nodes)  # type: ignore[arg-type]
+    bulk_insert(session, Node, nodes)
     if session.get_bind().dialect.name != "postgresql":
         session.execute(sa.update(Transaction), updates)
         return

@@ -172,8 +172,8 @@ def _post_many(session: Session, specs: Sequence[TransactionSpec]) -> list[int]:
         )
         bulk_insert(
             session,
-            PostingRow.__table__,
-            [  # type: ignore[arg-type]
+            PostingRow,
+            [
                 {
                     "transaction_id": tx_id,
                     "seq": seq,

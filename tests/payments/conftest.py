@@ -25,7 +25,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def signer(settings: Settings) -> Signer:
-    found = keys.load_signer(settings.keys_dir)
+    found = keys.load_signer(settings)
     assert found is not None
     return found
 

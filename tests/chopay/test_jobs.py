@@ -1,0 +1,300 @@
+"""Jobs: one ``enqueue``, deterministic ids, retries with intervals, sweeps; in-process and on rq."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from chopay import jobs
+from chopay.db import get_db
+from chopay.users import create_user
+from tests.chopay import sample_jobs
+from tests.chopay.helpers import capture_logs
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand, so retry intervals need no waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _work_rq(app: Flask) -> None:
+    """Run every queued rq job with a burst SimpleWorker inside an app context."""
+    from rq import SimpleWorker
+
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.RedisRunner)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with app.app_context():
+            worker = SimpleWorker([runner.queue(n) for n in jobs.QUEUES], connection=runner.connection)
+            worker.work(burst=True)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _drain(app: Flask) -> None:
+    runner = jobs.runner(app)
+    if isinstance(runner, jobs.InlineRunner):
+        runner.run_pending()
+    else:
+        _work_rq(app)
+
+
+@pytest.fixture(params=["inline", "redis"])
+def job_app(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Flask:
+    """Return an app whose jobs run on the in-process runner, or on rq in a real Redis."""
+    if request.param == "inline":
+        return make_app()
+    redis_url = request.getfixturevalue("redis_url")
+    return make_app(redis_url=redis_url, inline_jobs=False)
+
+
+def test_job_id_is_deterministic():
+    assert jobs.job_id_for("a.b.job", (1, "x")) == jobs.job_id_for("a.b.job", (1, "x"))
+    assert jobs.job_id_for("a.b.job", (1, "x")) != jobs.job_id_for("a.b.job", (1, "y"))
+    assert jobs.job_id_for("a.b.job", (1,)) != jobs.job_id_for("a.b.other", (1,))
+    assert jobs.job_id_for("a.b.job", (7, "batch/3")) == "a_b_job-7-batch_3"
+
+
+def test_long_job_ids_stay_short_and_distinct():
+    a = jobs.job_id_for("pkg.job", ("x" * 200 + "1",))
+    b = jobs.job_id_for("pkg.job", ("x" * 200 + "2",))
+    assert a != b
+    assert len(a) <= 120
+    assert len(b) <= 120
+
+
+def test_enqueue_refuses_a_misspelt_job_at_once(app: Flask):
+    with app.app_context():
+        with pytest.raises(ModuleNotFoundError):
+            jobs.enqueue("tests.chopay.no_such_module.job")
+        with pytest.raises(AttributeError):
+            jobs.enqueue("tests.chopay.sample_jobs.no_such_job")
+        with pytest.raises(ValueError, match="dotted path"):
+            jobs.enqueue("record")
+
+
+def test_both_runners_run_the_same_job_in_an_app_context(job_app: Flask, session: Session, tmp_path: Path):
+    create_user(session, name="Test Job Reader", role="auditor")
+    out = tmp_path / "calls.jsonl"
+    with job_app.app_context():
+        job_id = jobs.enqueue(sample_jobs.RECORD, str(out), "same")
+    assert job_id == jobs.job_id_for(sample_jobs.RECORD, (str(out), "same"))
+    assert sample_jobs.calls(out) == []  # enqueuing does not run it
+    _drain(job_app)
+    # The job saw the user created above: it used the app's database from an app context.
+    assert sample_jobs.calls(out) == [{"label": "same", "users": 1}]
+
+
+def test_enqueuing_twice_while_queued_runs_once(job_app: Flask, tmp_path: Path):
+    out = tmp_path / "calls.jsonl"
+    with job_app.app_context():
+        first = jobs.enqueue(sample_jobs.RECORD, str(out), "once")
+        second = jobs.enqueue(sample_jobs.RECORD, str(out), "once")
+        other = jobs.enqueue(sample_jobs.RECORD, str(out), "other")
+    assert first == second != other
+    _drain(job_app)
+    assert sorted(str(c["label"]) for c in sample_jobs.calls(out)) == ["once", "other"]
+    # Once finished, the same id may run again: the queue carries signals, not state.
+    with job_app.app_context():
+        jobs.enqueue(sample_jobs.RECORD, str(out), "once")
+    _drain(job_app)
+    assert sorted(str(c["label"]) for c in sample_jobs.calls(out)) == ["once", "once", "other"]
+
+
+def test_a_failing_job_is_retried_until_it_succeeds(job_app: Flask, tmp_path: Path):
+    out = tmp_path / "flaky.jsonl"
+    with job_app.app_context():
+        jobs.enqueue(sample_jobs.FLAKY, str(out), 2, retry=(0, 0, 0))
+    # Retries due at once run in the same pass (inline) or the same burst (rq).
+    _drain(job_app)
+    assert [c["attempt"] for c in sample_jobs.calls(out)] == [1, 2, 3]
+
+
+def test_inline_retries_wait_for_their_intervals(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    clock = FakeClock()
+    monkeypatch.setattr(jobs, "time", clock)
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.InlineRunner)
+    out = tmp_path / "flaky.jsonl"
+    with app.app_context(), capture_logs() as logs:
+        jobs.enqueue(sample_jobs.FLAKY, str(out), 2, retry=(5, 30))
+        assert runner.run_pending() == 1
+        assert runner.counts()[("default", "retried")] == 1
+        clock.advance(4.9)
+        assert runner.run_pending() == 0
+        clock.advance(0.1)
+        assert runner.run_pending() == 1
+        clock.advance(29.9)
+        assert runner.run_pending() == 0
+        clock.advance(0.1)
+        assert runner.run_pending() == 1
+    assert [c["attempt"] for c in sample_jobs.calls(out)] == [1, 2, 3]
+    counts = runner.counts()
+    assert counts[("default", "retried")] == 2
+    assert counts[("default", "finished")] == 1
+    assert ("default", "failed") not in counts
+    failures = logs.named("chopay.jobs")
+    assert [f["attempt"] for f in failures] == [1, 2]
+    assert all("deliberate failure" in f["exc"] for f in failures)
+    assert {f["job_id"] for f in failures} == {jobs.job_id_for(sample_jobs.FLAKY, (str(out), 2))}
+
+
+def test_inline_job_fails_for_good_after_its_retries(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    clock = FakeClock()
+    monkeypatch.setattr(jobs, "time", clock)
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.InlineRunner)
+    out = tmp_path / "flaky.jsonl"
+    with app.app_context():
+        jobs.enqueue(sample_jobs.FLAKY, str(out), 99, retry=(1,))
+    assert runner.run_pending() == 1
+    clock.advance(1)
+    assert runner.run_pending() == 1
+    clock.advance(3600)
+    assert runner.run_pending() == 0
+    assert len(sample_jobs.calls(out)) == 2
+    assert runner.counts()[("default", "failed")] == 1
+
+
+def test_default_retry_intervals_are_used(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    clock = FakeClock()
+    monkeypatch.setattr(jobs, "time", clock)
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.InlineRunner)
+    out = tmp_path / "flaky.jsonl"
+    with app.app_context():
+        jobs.enqueue(sample_jobs.FLAKY, str(out), 99)
+    ran = [runner.run_pending()]
+    for interval in jobs.DEFAULT_RETRY:
+        clock.advance(interval - 0.5)
+        ran.append(runner.run_pending())
+        clock.advance(0.5)
+        ran.append(runner.run_pending())
+    assert ran == [1] + [0, 1] * len(jobs.DEFAULT_RETRY)
+    assert runner.counts()[("default", "failed")] == 1
+
+
+def test_rq_retries_are_scheduled_after_their_interval(
+    make_app: Callable[..., Flask], redis_url: str, tmp_path: Path
+):
+    app = make_app(redis_url=redis_url, inline_jobs=False)
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.RedisRunner)
+    out = tmp_path / "flaky.jsonl"
+    with app.app_context():
+        job_id = jobs.enqueue(sample_jobs.FLAKY, str(out), 5, retry=(60, 120))
+    before = dt.datetime.now(dt.UTC)
+    _work_rq(app)
+    assert len(sample_jobs.calls(out)) == 1
+    registry = runner.queue("default").scheduled_job_registry
+    assert registry.get_job_ids() == [job_id]
+    due = registry.get_scheduled_time(job_id)
+    assert before + dt.timedelta(seconds=59) <= due <= before + dt.timedelta(seconds=70)
+    # While it waits for its retry, enqueuing it again adds nothing.
+    with app.app_context():
+        assert jobs.enqueue(sample_jobs.FLAKY, str(out), 5, retry=(60, 120)) == job_id
+    assert runner.queue("default").count == 0
+
+
+def test_rq_job_counts_reach_the_metrics(make_app: Callable[..., Flask], redis_url: str, tmp_path: Path):
+    app = make_app(redis_url=redis_url, inline_jobs=False)
+    with app.app_context():
+        jobs.enqueue(sample_jobs.RECORD, str(tmp_path / "calls.jsonl"), "m", queue="payouts")
+    assert jobs.runner(app).counts()[("payouts", "queued")] == 1
+    _work_rq(app)
+    counts = jobs.runner(app).counts()
+    assert counts[("payouts", "queued")] == 0
+    assert counts[("payouts", "finished")] == 1
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'chopay_jobs{queue="payouts",state="finished"} 1.0' in text
+
+
+@pytest.fixture
+def clean_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the test its own, empty sweep registry.
+
+    Request it after the app: building an app imports the feature packages, which register
+    their own sweeps.
+    """
+    monkeypatch.setattr(jobs, "_SWEEPS", {})
+
+
+def test_run_sweeps_enqueues_every_registered_sweep(job_app: Flask, clean_sweeps: None, tmp_path: Path):
+    jobs.register_sweep(sample_jobs.SWEEP)
+    jobs.register_sweep(sample_jobs.SWEEP)  # registering twice keeps one
+    assert [s.name for s in jobs.sweeps()] == [sample_jobs.SWEEP]
+    with job_app.app_context():
+        ids = jobs.run_sweeps()
+        assert jobs.run_sweeps() == ids  # still queued: not added again
+    assert ids == ["sweep-" + jobs.job_id_for(sample_jobs.SWEEP, ())]
+    _drain(job_app)
+    assert sample_jobs.calls(tmp_path / sample_jobs.SWEEP_LOG) == [{"sweep": True, "users": 0}]
+
+
+def test_sweeps_go_to_their_queue(app: Flask, clean_sweeps: None):
+    jobs.register_sweep(sample_jobs.SWEEP, queue="ledger")
+    with app.app_context():
+        jobs.run_sweeps()
+    assert jobs.runner(app).counts() == {("ledger", "queued"): 1}
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def threaded_runner(committed_app: Flask) -> Iterator[jobs.InlineRunner]:
+    """Start the app's in-process runner with a fast sweep; stop it and join its threads after."""
+    runner = jobs.runner(committed_app)
+    assert isinstance(runner, jobs.InlineRunner)
+    runner.sweep_interval = 0.05
+    runner.start()
+    yield runner
+    runner.stop()
+    for thread in (runner._thread, runner._sweeper):
+        assert thread is not None
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+def test_started_runner_works_jobs_and_sweeps_on_its_threads(
+    committed_app: Flask, clean_sweeps: None, threaded_runner: jobs.InlineRunner, tmp_path: Path
+):
+    with get_db(committed_app).sessionmaker() as s:
+        create_user(s, name="Test Threaded", role="auditor")
+    out = tmp_path / "calls.jsonl"
+    threaded_runner.start()  # a second start is harmless
+    with committed_app.app_context():
+        jobs.enqueue(sample_jobs.RECORD, str(out), "thread")
+    assert _wait_for(lambda: len(sample_jobs.calls(out)) == 1)
+    assert sample_jobs.calls(out) == [{"label": "thread", "users": 1}]
+    jobs.register_sweep(sample_jobs.SWEEP)
+    sweeps = committed_app.config["CHOPAY"].data_dir / sample_jobs.SWEEP_LOG
+    assert _wait_for(lambda: len(sample_jobs.calls(sweeps)) >= 2)
+    assert sample_jobs.calls(sweeps)[0] == {"sweep": True, "users": 1}
+    assert threaded_runner.counts()[("default", "finished")] >= 3

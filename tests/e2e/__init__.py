@@ -1,0 +1,1 @@
+"""Whole-service tests: the ``chopay`` command serving over real sockets."""

@@ -1,0 +1,293 @@
+"""The whole service: ``chopay init``, then ``chopay serve`` (gunicorn) over a real socket.
+
+These tests start the installed ``chopay`` command in a subprocess with its own data
+directory, exactly as an operator would, and talk HTTP to it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+CHOPAY = Path(sys.executable).parent / "chopay"
+READY_WITHIN = 60.0
+STOP_WITHIN = 30.0
+MAX_BODY = 4096
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _environment(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHOPAY_")}
+    env.update(
+        CHOPAY_DATA_DIR=str(data_dir),
+        CHOPAY_LOG_LEVEL="INFO",
+        CHOPAY_MAX_BODY_BYTES=str(MAX_BODY),
+        CHOPAY_WEB_THREADS="4",
+    )
+    return env
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log: Path
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        finally:
+            conn.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _init(data_dir: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [str(CHOPAY), "init"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _wait_ready(service: Service) -> None:
+    deadline = time.monotonic() + READY_WITHIN
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if service.proc.poll() is not None:
+            pytest.fail(f"chopay serve exited with {service.proc.returncode}:\n{service.output()}")
+        try:
+            resp = service.request("GET", "/readyz")
+            if resp.status == 200:
+                return
+            last = f"{resp.status} {resp.body[:200]!r}"
+        except OSError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    pytest.fail(f"/readyz did not answer 200 within {READY_WITHIN}s (last: {last}):\n{service.output()}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM the server and wait; SIGKILL its process group if it does not stop in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=STOP_WITHIN)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        return None
+
+
+@contextmanager
+def _serving(data_dir: Path) -> Iterator[Service]:
+    """Initialise ``data_dir``, serve it on a free port until ready; always stop it afterwards."""
+    env = _environment(data_dir)
+    _init(data_dir, env)
+    port = _free_port()
+    log = data_dir.parent / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(CHOPAY), "serve", "--bind", f"127.0.0.1:{port}"],
+            env=env,
+            cwd=data_dir.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a stuck server can be killed whole
+        )
+    service = Service(proc, port, data_dir, log)
+    try:
+        _wait_ready(service)
+        yield service
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with _serving(tmp_path_factory.mktemp("e2e") / "var") as running:
+        yield running
+
+
+def _admin(service: Service) -> dict[str, str]:
+    token = (service.data_dir / "admin-token").read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_readyz_answers_200(service: Service):
+    resp = service.request("GET", "/readyz")
+    assert resp.status == 200
+    assert resp.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert service.request("GET", "/healthz").status == 200
+
+
+def test_the_admin_token_works_on_me(service: Service):
+    resp = service.request("GET", "/v1/users/me", headers=_admin(service))
+    assert resp.status == 200
+    me = resp.json()
+    assert isinstance(me, dict)
+    assert me["role"] == "admin"
+    assert me["active"] is True
+
+
+def test_users_can_be_created_and_used(service: Service):
+    body = json.dumps({"name": "Test E2E Auditor", "role": "auditor"}).encode()
+    headers = {**_admin(service), "Content-Type": "application/json", "Idempotency-Key": "e2e-1"}
+    created = service.request("POST", "/v1/users", body, headers)
+    assert created.status == 201
+    replay = service.request("POST", "/v1/users", body, headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.body == created.body
+    issued = created.json()
+    assert isinstance(issued, dict)
+    me = service.request("GET", "/v1/users/me", headers={"Authorization": f"Bearer {issued['token']}"})
+    assert me.status == 200
+    forbidden = service.request("GET", "/v1/users", headers={"Authorization": f"Bearer {issued['token']}"})
+    assert forbidden.status == 403
+    assert forbidden.headers["content-type"] == "application/problem+json"
+
+
+def test_docs_load_without_any_network(service: Service):
+    resp = service.request("GET", "/docs")
+    assert resp.status == 200
+    html = resp.body.decode()
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(assets) >= 3
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        served = service.request("GET", asset)
+        assert served.status == 200, asset
+        assert len(served.body) > 1000, asset
+    config_url = re.search(r'url: "([^"]+)"', html)
+    assert config_url is not None
+    assert service.request("GET", config_url.group(1)).status == 200
+
+
+def test_openapi_json_validates(service: Service):
+    resp = service.request("GET", "/openapi.json")
+    assert resp.status == 200
+    spec = resp.json()
+    assert isinstance(spec, dict)
+    validate(spec)
+    assert "/v1/users/me" in spec["paths"]
+
+
+def test_request_ids_are_echoed_and_errors_are_problems(service: Service):
+    resp = service.request("GET", "/v1/nothing-here", headers={"X-Request-ID": "e2e-req-1"})
+    assert resp.status == 404
+    assert resp.headers["x-request-id"] == "e2e-req-1"
+    problem = resp.json()
+    assert isinstance(problem, dict)
+    assert problem["request_id"] == "e2e-req-1"
+    assert problem["code"] == "not_found"
+
+
+def _chunked_post(service: Service, path: str, body: bytes, headers: dict[str, str]) -> Response:
+    conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+    try:
+        conn.putrequest("POST", path)
+        for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        for start in range(0, len(body), 1000):
+            piece = body[start : start + 1000]
+            conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        conn.send(b"0\r\n\r\n")
+        resp = conn.getresponse()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+def test_oversized_bodies_are_413_with_or_without_a_length(service: Service):
+    headers = {**_admin(service), "Content-Type": "application/json"}
+    valid = json.dumps({"name": "Test Too Big", "role": "auditor"}).encode()
+    big = valid + b" " * (MAX_BODY - len(valid)) + b"and then some more"
+    assert service.request("POST", "/v1/users", big, headers).status == 413
+    chunked = _chunked_post(service, "/v1/users", big, headers)
+    assert chunked.status == 413, chunked.body
+    assert chunked.headers["content-type"] == "application/problem+json"
+    listed = service.request("GET", "/v1/users?limit=500", headers=_admin(service)).json()
+    assert isinstance(listed, dict)
+    assert "Test Too Big" not in [u["name"] for u in listed["items"]]
+    small = _chunked_post(
+        service, "/v1/users", json.dumps({"name": "Test Chunked", "role": "auditor"}).encode(), headers
+    )
+    assert small.status == 201
+
+
+def test_each_request_is_one_json_log_line_without_the_token(service: Service):
+    token = _admin(service)["Authorization"].removeprefix("Bearer ")
+    service.request("GET", "/v1/users/me", headers={**_admin(service), "X-Request-ID": "e2e-log-1"})
+    deadline = time.monotonic() + 10
+    line = None
+    while line is None and time.monotonic() < deadline:
+        lines = [ln for ln in service.output().splitlines() if '"e2e-log-1"' in ln]
+        line = lines[0] if lines else None
+        if line is None:
+            time.sleep(0.05)
+    assert line is not None, service.output()
+    entry = json.loads(line)
+    assert entry["path"] == "/v1/users/me"
+    assert entry["status"] == 200
+    assert entry["method"] == "GET"
+    assert entry["duration_ms"] >= 0
+    assert token not in service.output()
+
+
+def test_metrics_are_prometheus_text(service: Service):
+    service.request("GET", "/healthz")
+    resp = service.request("GET", "/metrics")
+    assert resp.status == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+    text = resp.body.decode()
+    assert re.search(r'chopay_http_requests_total\{endpoint="healthz",method="GET",status="200"\} \d', text)
+    assert "chopay_http_request_duration_seconds_bucket" in text
+
+
+def test_sigterm_shuts_down_gracefully(tmp_path: Path):
+    with _serving(tmp_path / "var") as service:
+        assert service.request("GET", "/readyz").status == 200
+        code = _stop(service.proc)  # SIGTERM, then wait up to STOP_WITHIN seconds
+        assert code == 0, service.output()
+        output = service.output()
+        assert "Shutting down" in output or "Handling signal: term" in output
+        with pytest.raises(ConnectionRefusedError):
+            service.request("GET", "/healthz")
