@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 23:04:34.007655
+Create Date: 2026-11-26 23:32:23.985725
 """
 
 from collections.abc import Sequence
@@ -73,8 +73,7 @@ def upgrade() -> None:
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("reverses_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("log_index", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=True),
+        sa.Column("leaf_content", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["reverses_id"],
             ["ledger_transactions.id"],
@@ -82,18 +81,38 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transactions")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_ledger_transactions_idempotency_key")),
-        sa.UniqueConstraint("log_index", name=op.f("uq_ledger_transactions_log_index")),
         sa.UniqueConstraint("reverses_id", name=op.f("uq_ledger_transactions_reverses_id")),
     )
-    with op.batch_alter_table("ledger_transactions", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_ledger_transactions_unsequenced",
-            ["id"],
-            unique=False,
-            postgresql_where=sa.text("log_index IS NULL"),
-            sqlite_where=sa.text("log_index IS NULL"),
-        )
-
+    op.create_table(
+        "ledger_entries",
+        sa.Column(
+            "idx", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
+        ),
+        sa.Column("transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["transaction_id"],
+            ["ledger_transactions.id"],
+            name=op.f("fk_ledger_entries_transaction_id_ledger_transactions"),
+        ),
+        sa.PrimaryKeyConstraint("idx", name=op.f("pk_ledger_entries")),
+        sa.UniqueConstraint("transaction_id", name=op.f("uq_ledger_entries_transaction_id")),
+    )
+    op.create_table(
+        "ledger_pending",
+        sa.Column(
+            "transaction_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["transaction_id"],
+            ["ledger_transactions.id"],
+            name=op.f("fk_ledger_pending_transaction_id_ledger_transactions"),
+        ),
+        sa.PrimaryKeyConstraint("transaction_id", name=op.f("pk_ledger_pending")),
+    )
     op.create_table(
         "ledger_postings",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -126,13 +145,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ledger_postings_account_tx")
 
     op.drop_table("ledger_postings")
-    with op.batch_alter_table("ledger_transactions", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_ledger_transactions_unsequenced",
-            postgresql_where=sa.text("log_index IS NULL"),
-            sqlite_where=sa.text("log_index IS NULL"),
-        )
-
+    op.drop_table("ledger_pending")
+    op.drop_table("ledger_entries")
     op.drop_table("ledger_transactions")
     op.drop_table("ledger_state")
     op.drop_table("ledger_nodes")

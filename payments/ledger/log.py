@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from chopay.db import bulk_insert, transaction, utcnow
 from payments.ledger import merkle, note
-from payments.ledger.canonical import build_leaf, leaf_bytes
+from payments.ledger.canonical import assemble_leaf, build_leaf
 from payments.ledger.domain import public_id
 from payments.ledger.errors import CorruptEntry, EntryNotFound
-from payments.ledger.models import Account, Checkpoint, LogState, Node, Posting, Transaction
+from payments.ledger.models import Account, Checkpoint, Entry, LogState, Node, Pending, Posting, Transaction
 from payments.ledger.verify import checkpoint_line, entry_line
 
 GENESIS_PREV = bytes(32)
@@ -58,11 +58,9 @@ def fetch_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.N
     upper = [(level, idx) for level, idx in wanted if level > 0]
     for i in range(0, len(leaves), _CHUNK):
         leaf_rows = session.execute(
-            sa.select(Transaction.log_index, Transaction.leaf_hash).where(
-                Transaction.log_index.in_(leaves[i : i + _CHUNK])
-            )
+            sa.select(Entry.idx, Entry.leaf_hash).where(Entry.idx.in_(leaves[i : i + _CHUNK]))
         )
-        out.update({(0, idx): h for idx, h in leaf_rows if idx is not None and h is not None})
+        out.update({(0, idx): h for idx, h in leaf_rows})
     for i in range(0, len(upper), _CHUNK):
         node_rows = session.execute(
             sa.select(Node.level, Node.idx, Node.hash).where(
@@ -88,7 +86,7 @@ def root_at(session: Session, size: int) -> bytes:
 def _leaf_hash_at(session: Session, index: int) -> bytes:
     if index < 0:
         return GENESIS_PREV
-    found = session.scalar(sa.select(Transaction.leaf_hash).where(Transaction.log_index == index))
+    found = session.scalar(sa.select(Entry.leaf_hash).where(Entry.idx == index))
     if found is None:
         raise EntryNotFound(f"No log entry {index}.")
     return found
@@ -163,57 +161,47 @@ def sequence(session: Session, *, batch: int = BATCH, limit: int | None = None) 
         take = batch if limit is None else min(batch, limit - added)
         with transaction(session):
             state = _state(session)
-            ids = list(
-                session.scalars(
-                    sa.select(Transaction.id)
-                    .where(Transaction.log_index.is_(None))
-                    .order_by(Transaction.id)
-                    .limit(take)
-                )
-            )
-            if not ids:
+            pending = session.execute(
+                sa.select(Transaction.id, Transaction.leaf_content, Transaction.reverses_id)
+                .join(Pending, Pending.transaction_id == Transaction.id)
+                .order_by(Pending.transaction_id)
+                .limit(take)
+            ).all()
+            if not pending:
                 break
             frontier = load_frontier(session, state.size)
             prev = _leaf_hash_at(session, state.size - 1)
-            updates: list[dict[str, Any]] = []
+            entries_: list[dict[str, Any]] = []
             nodes: list[dict[str, Any]] = []
-            for row, postings in _rows_with_postings(session, ids):
+            for tx_id, content, reverses_id in pending:
                 index = frontier.size
-                h = merkle.leaf_hash(leaf_bytes(leaf_for(row, postings, index, prev)))
+                reverses = public_id(reverses_id) if reverses_id is not None else None
+                h = merkle.leaf_hash(assemble_leaf(index, prev, content, public_id(tx_id), reverses))
                 for level, idx, node_hash in frontier.append(h)[1:]:
                     nodes.append({"level": level, "idx": idx, "hash": node_hash})
-                updates.append({"id": row.id, "log_index": index, "leaf_hash": h})
+                entries_.append({"idx": index, "transaction_id": tx_id, "leaf_hash": h})
                 prev = h
-            _store(session, updates, nodes)
+            bulk_insert(session, Entry, entries_)
+            bulk_insert(session, Node, nodes)
+            _dequeue(session, [row[0] for row in pending])
             state.size = frontier.size
             state.root = frontier.root()
             state.updated_at = utcnow()
-        added += len(ids)
+        added += len(pending)
     return added
 
 
-def _store(session: Session, updates: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
-    """Write leaf hashes and completed nodes; on PostgreSQL as two array statements."""
-    bulk_insert(session, Node, nodes)
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(sa.update(Transaction), updates)
-        return
-    # One UPDATE ... FROM unnest() instead of thousands of statements.
-    session.execute(
-        _PG_UPDATE,
-        {
-            "ids": [u["id"] for u in updates],
-            "idx": [u["log_index"] for u in updates],
-            "h": [u["leaf_hash"] for u in updates],
-        },
-    )
+def _dequeue(session: Session, ids: list[int]) -> None:
+    """Remove exactly the sequenced ids from the queue (others may have committed meanwhile)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of thousands of bound values.
+        session.execute(_DEQUEUE_PG, {"ids": ids})
+    else:
+        for i in range(0, len(ids), _CHUNK):
+            session.execute(sa.delete(Pending).where(Pending.transaction_id.in_(ids[i : i + _CHUNK])))
 
 
-_PG_UPDATE = sa.text(
-    "UPDATE ledger_transactions AS t SET log_index = v.idx, leaf_hash = v.h "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:idx AS bigint[]), CAST(:h AS bytea[])) AS v(id, idx, h) "
-    "WHERE t.id = v.id"
-)
+_DEQUEUE_PG = sa.text("DELETE FROM ledger_pending WHERE transaction_id = ANY(CAST(:ids AS bigint[]))")
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:
@@ -278,9 +266,9 @@ def entries(session: Session, *, from_index: int = 0, limit: int = 100) -> list[
     """Return sequenced entries starting at ``from_index``, rebuilt from the book."""
     ids = list(
         session.execute(
-            sa.select(Transaction.id, Transaction.log_index, Transaction.leaf_hash)
-            .where(Transaction.log_index >= from_index)
-            .order_by(Transaction.log_index)
+            sa.select(Entry.transaction_id.label("id"), Entry.idx.label("log_index"), Entry.leaf_hash)
+            .where(Entry.idx >= from_index)
+            .order_by(Entry.idx)
             .limit(limit)
         )
     )

@@ -1,8 +1,10 @@
 """Tables of the book (accounts, transactions, postings) and of the log (entries, nodes, checkpoints).
 
-Each transaction row receives its log index and leaf hash from the sequencer;
-``ledger_nodes`` caches the hashes of complete subtrees (level >= 1), so that appending a leaf
-and building any proof read O(log n) rows. ``ledger_state`` is the single row the sequencer
+Transaction and posting rows never change once written. Posting queues each transaction in
+``ledger_pending``; the sequencer moves it to ``ledger_entries`` (log index, transaction, leaf
+hash) with plain inserts and deletes, never updates, and caches the hashes of complete subtrees
+(level >= 1) in ``ledger_nodes``, so that appending a leaf and building any proof read O(log n)
+rows. ``ledger_state`` is the single row the sequencer
 locks; it holds the current tree size and root.
 """
 
@@ -48,23 +50,13 @@ class Transaction(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON, default=dict)
     reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_transactions.id"), unique=True)
     created_at: Mapped[CreatedAt]
-    # Set once by the sequencer: the position in the Merkle log and the hash of the leaf there.
-    log_index: Mapped[int | None] = mapped_column(unique=True)
-    leaf_hash: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
+    # The leaf's checked canonical content members, fixed at posting (see canonical.leaf_content).
+    leaf_content: Mapped[str] = mapped_column(sa.Text)
 
     postings: Mapped[list[Posting]] = relationship(
         back_populates="transaction", order_by="Posting.seq", lazy="selectin"
     )
-
-    __table_args__ = (
-        # Keeps "what is not sequenced yet" a small index scan however long the log grows.
-        sa.Index(
-            "ix_ledger_transactions_unsequenced",
-            "id",
-            postgresql_where=sa.text("log_index IS NULL"),
-            sqlite_where=sa.text("log_index IS NULL"),
-        ),
-    )
+    entry: Mapped[Entry | None] = relationship(back_populates="transaction")
 
 
 class Posting(Base):
@@ -84,6 +76,30 @@ class Posting(Base):
         sa.UniqueConstraint("transaction_id", "seq"),
         sa.Index("ix_ledger_postings_account_tx", "account_id", "transaction_id"),
     )
+
+
+class Pending(Base):
+    """A committed transaction the sequencer has not put in the log yet."""
+
+    __tablename__ = "ledger_pending"
+
+    transaction_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ledger_transactions.id"), primary_key=True, autoincrement=False
+    )
+
+
+class Entry(Base):
+    """A log position: which transaction sits at index ``idx`` and the hash of its leaf."""
+
+    __tablename__ = "ledger_entries"
+
+    idx: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transactions.id"), unique=True)
+    leaf_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+
+    transaction: Mapped[Transaction] = relationship(back_populates="entry")
 
 
 class Node(Base):

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from chopay.db import bulk_insert, transaction, utcnow
+from chopay.db import bulk_insert, reserve_ids, transaction, utcnow
 from payments.ledger import domain
+from payments.ledger.canonical import leaf_content
 from payments.ledger.domain import AccountKind, Posting, TransactionSpec
 from payments.ledger.errors import (
     AccountExists,
@@ -33,7 +34,7 @@ from payments.ledger.errors import (
     TransactionKeyConflict,
     TransactionNotFound,
 )
-from payments.ledger.models import Account, Transaction
+from payments.ledger.models import Account, Entry, Pending, Transaction
 from payments.ledger.models import Posting as PostingRow
 
 CHUNK = 500  # keys or codes per IN (...) query
@@ -112,6 +113,7 @@ def post_many(session: Session, specs: Sequence[TransactionSpec]) -> list[int]:
     A spec whose key was recorded before with the same content yields the earlier id; with
     different content the whole batch fails with TransactionKeyConflict and nothing is written.
     """
+    specs = [spec.normalized() for spec in specs]
     for spec in specs:
         domain.validate(spec)
     keys = [s.idempotency_key for s in specs]
@@ -152,24 +154,23 @@ def _post_many(session: Session, specs: Sequence[TransactionSpec]) -> list[int]:
         accounts = _accounts_by_code(session, {p.account for s in fresh for p in s.postings})
         _check_reversals(session, fresh)
         now = utcnow()
+        new_ids = reserve_ids(session, Transaction, len(fresh))
         rows = [
             {
+                "id": tx_id,
                 "idempotency_key": s.idempotency_key,
                 "content_hash": s.content_hash(),
                 "kind": s.kind,
                 "memo": s.memo,
                 "occurred_at": s.occurred_at or now,
-                "meta": dict(s.metadata),
+                "metadata": dict(s.metadata),
                 "reverses_id": s.reverses,
                 "created_at": now,
+                "leaf_content": _leaf_content(s, s.occurred_at or now),
             }
-            for s in fresh
+            for tx_id, s in zip(new_ids, fresh, strict=True)
         ]
-        new_ids = list(
-            session.scalars(
-                sa.insert(Transaction).returning(Transaction.id, sort_by_parameter_order=True), rows
-            )
-        )
+        bulk_insert(session, Transaction, rows)
         bulk_insert(
             session,
             PostingRow,
@@ -184,10 +185,27 @@ def _post_many(session: Session, specs: Sequence[TransactionSpec]) -> list[int]:
                 for seq, p in enumerate(s.postings)
             ],
         )
+        bulk_insert(session, Pending, [{"transaction_id": tx_id} for tx_id in new_ids])
         _apply_deltas(session, accounts, domain.net_by_account(fresh))
         for s, tx_id in zip(fresh, new_ids, strict=True):
             existing[s.idempotency_key] = (tx_id, "")
     return [existing[s.idempotency_key][0] for s in specs]
+
+
+def _leaf_content(spec: TransactionSpec, occurred_at: dt.datetime) -> str:
+    """Check the spec against every rule of a log leaf, so that whatever posts also sequences."""
+    try:
+        return leaf_content(
+            key=spec.idempotency_key,
+            kind=spec.kind,
+            memo=spec.memo,
+            occurred_at=occurred_at,
+            postings=[(p.account, p.amount) for p in spec.postings],
+            metadata=spec.metadata,
+        )
+    except ValueError as exc:
+        code = "metadata_invalid" if "metadata" in str(exc) else "leaf_invalid"
+        raise InvalidTransaction(str(exc), code=code) from None
 
 
 def _existing_by_key(session: Session, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -314,7 +332,7 @@ def balance(session: Session, code: str, at: dt.datetime | int | None = None) ->
     if isinstance(at, dt.datetime):
         stmt = stmt.join(Transaction).where(Transaction.occurred_at <= at)
     else:
-        stmt = stmt.join(Transaction).where(Transaction.log_index < at)
+        stmt = stmt.join(Entry, Entry.transaction_id == PostingRow.transaction_id).where(Entry.idx < at)
     return int(session.scalar(stmt) or 0)
 
 
@@ -342,6 +360,6 @@ def transaction_view(tx: Transaction) -> dict[str, Any]:
         "metadata": tx.meta,
         "postings": [{"account": p.account.code, "amount": p.amount} for p in tx.postings],
         "reverses": domain.public_id(tx.reverses_id) if tx.reverses_id else None,
-        "log_index": tx.log_index,
+        "log_index": tx.entry.idx if tx.entry is not None else None,
         "created_at": tx.created_at,
     }

@@ -42,7 +42,7 @@ def test_post_updates_balances_in_the_same_transaction(book, make_spec):
     ]
     assert balances(book)["payouts:clearing"] == 150_000
     assert balances(book)["equity:opening"] == -150_000
-    assert tx.log_index is None
+    assert tx.entry is None  # not sequenced yet
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,10 @@ def test_verify_database_reports_a_tampered_row(runner):
     assert runner.invoke(main, ["ledger", "checkpoint"]).exit_code == 0
     db = Database(from_env().database_url)
     with db.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE ledger_transactions SET memo = 'changed' WHERE log_index = 2")
+        conn.exec_driver_sql(
+            "UPDATE ledger_transactions SET memo = 'changed' "
+            "WHERE id = (SELECT transaction_id FROM ledger_entries WHERE idx = 2)"
+        )
     db.engine.dispose()
     result = runner.invoke(main, ["ledger", "verify", "--database"])
     assert result.exit_code == 1

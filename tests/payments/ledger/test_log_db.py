@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from payments.ledger import audit, log, merkle, services
 from payments.ledger.canonical import leaf_bytes
 from payments.ledger.errors import EntryNotFound
-from payments.ledger.models import Checkpoint, Transaction
+from payments.ledger.models import Checkpoint, Entry, Pending, Transaction
 from payments.ledger.models import Posting as PostingRow
 from payments.ledger.note import Checkpoint as CheckpointBody
 from payments.ledger.note import Signer, open_note, sign_checkpoint
@@ -22,24 +22,17 @@ def post_n(session, make_spec, n, start=0):
 
 
 def leaf_hashes(session):
-    return list(
-        session.scalars(
-            sa.select(Transaction.leaf_hash)
-            .where(Transaction.log_index.is_not(None))
-            .order_by(Transaction.log_index)
-        )
-    )
+    return list(session.scalars(sa.select(Entry.leaf_hash).order_by(Entry.idx)))
 
 
 def test_sequencer_assigns_gap_free_indexes_in_one_order(book, make_spec):
     ids = post_n(book, make_spec, 7)
     assert log.sequence(book, batch=3) == 7
     assert log.sequence(book) == 0
-    rows = book.execute(
-        sa.select(Transaction.id, Transaction.log_index).order_by(Transaction.log_index)
-    ).all()
-    assert [r.log_index for r in rows] == list(range(7))
-    assert [r.id for r in rows] == ids
+    rows = book.execute(sa.select(Entry.transaction_id, Entry.idx).order_by(Entry.idx)).all()
+    assert [r.idx for r in rows] == list(range(7))
+    assert [r.transaction_id for r in rows] == ids
+    assert book.scalar(sa.select(sa.func.count()).select_from(Pending)) == 0
     assert log.current_size(book) == 7
 
 
@@ -148,7 +141,17 @@ def test_untouched_database_verifies(sealed, verifier):
 
 
 def _tx_at(session, index):
-    return session.scalar(sa.select(Transaction).where(Transaction.log_index == index))
+    return session.scalar(sa.select(Transaction).join(Entry).where(Entry.idx == index))
+
+
+def _entry_at(session, index):
+    return session.scalar(sa.select(Entry).where(Entry.idx == index))
+
+
+def _delete_tx(session, tx_id):
+    session.execute(sa.delete(Entry).where(Entry.transaction_id == tx_id))
+    session.execute(sa.delete(PostingRow).where(PostingRow.transaction_id == tx_id))
+    session.execute(sa.delete(Transaction).where(Transaction.id == tx_id))
 
 
 def _first_posting(session, index):
@@ -175,11 +178,11 @@ TAMPERINGS = {
         )
     ),
     "memo": lambda s: s.execute(
-        sa.update(Transaction).where(Transaction.log_index == 5).values(memo="edited")
+        sa.update(Transaction).where(Transaction.id == _tx_at(s, 5).id).values(memo="edited")
     ),
     "timestamp": lambda s: s.execute(
         sa.update(Transaction)
-        .where(Transaction.log_index == 5)
+        .where(Transaction.id == _tx_at(s, 5).id)
         .values(occurred_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     ),
 }
@@ -195,9 +198,7 @@ def test_edited_rows_are_named_by_index(sealed, verifier, what):
 
 
 def test_deleted_transaction_is_named(sealed, verifier):
-    tx = _tx_at(sealed, 3)
-    sealed.execute(sa.delete(PostingRow).where(PostingRow.transaction_id == tx.id))
-    sealed.execute(sa.delete(Transaction).where(Transaction.id == tx.id))
+    _delete_tx(sealed, _tx_at(sealed, 3).id)
     result = audit.verify_database(sealed, [verifier])
     assert (result.ok, result.first_bad_index) == (False, 3), result.describe()
 
@@ -205,41 +206,31 @@ def test_deleted_transaction_is_named(sealed, verifier):
 def test_inserted_forgery_is_named(sealed, verifier, make_spec):
     # The forger shifts entries 4.. up by one and slots a transaction in at index 4, with a
     # correctly computed leaf hash, so only the chain and the signed roots can betray it.
-    sealed.execute(
-        sa.update(Transaction).where(Transaction.log_index >= 4).values(log_index=Transaction.log_index + 100)
-    )
-    sealed.execute(
-        sa.update(Transaction)
-        .where(Transaction.log_index >= 104)
-        .values(log_index=Transaction.log_index - 99)
-    )
+    sealed.execute(sa.update(Entry).where(Entry.idx >= 4).values(idx=Entry.idx + 100))
+    sealed.execute(sa.update(Entry).where(Entry.idx >= 104).values(idx=Entry.idx - 99))
     forged = services.post(sealed, make_spec("forged", 999))
-    prev = _tx_at(sealed, 3).leaf_hash
     row = log._rows_with_postings(sealed, [forged.id])[0]
-    leaf = log.leaf_for(row[0], row[1], 4, prev)
-    sealed.execute(
-        sa.update(Transaction)
-        .where(Transaction.id == forged.id)
-        .values(log_index=4, leaf_hash=merkle.leaf_hash(leaf_bytes(leaf)))
-    )
+    leaf = log.leaf_for(row[0], row[1], 4, _entry_at(sealed, 3).leaf_hash)
+    sealed.execute(sa.delete(Pending))
+    sealed.add(Entry(idx=4, transaction_id=forged.id, leaf_hash=merkle.leaf_hash(leaf_bytes(leaf))))
+    sealed.flush()
     sealed.execute(sa.text("UPDATE ledger_state SET size = 9"))
     result = audit.verify_database(sealed, [verifier])
     assert (result.ok, result.first_bad_index) == (False, 4), result.describe()
 
 
 def test_swapped_indexes_are_named(sealed, verifier):
-    a, b = _tx_at(sealed, 2), _tx_at(sealed, 6)
-    sealed.execute(sa.update(Transaction).where(Transaction.id == a.id).values(log_index=1000))
-    sealed.execute(sa.update(Transaction).where(Transaction.id == b.id).values(log_index=2))
-    sealed.execute(sa.update(Transaction).where(Transaction.id == a.id).values(log_index=6))
+    a, b = _entry_at(sealed, 2), _entry_at(sealed, 6)
+    swapped = [(2, b.transaction_id, b.leaf_hash), (6, a.transaction_id, a.leaf_hash)]
+    sealed.execute(sa.delete(Entry).where(Entry.idx.in_([2, 6])))
+    sealed.add_all(Entry(idx=i, transaction_id=t, leaf_hash=h) for i, t, h in swapped)
+    sealed.flush()
     result = audit.verify_database(sealed, [verifier])
     assert (result.ok, result.first_bad_index) == (False, 2), result.describe()
 
 
 def test_truncated_log_is_detected(sealed, verifier):
-    tx = _tx_at(sealed, 7)
-    sealed.execute(sa.delete(PostingRow).where(PostingRow.transaction_id == tx.id))
-    sealed.execute(sa.delete(Transaction).where(Transaction.id == tx.id))
+    _delete_tx(sealed, _tx_at(sealed, 7).id)
     result = audit.verify_database(sealed, [verifier])
     assert (result.ok, result.first_bad_index) == (False, 7), result.describe()
 
