@@ -1,0 +1,1 @@
+"""Double-entry book sealed by an RFC 9162 Merkle log with signed checkpoints."""

@@ -1,0 +1,365 @@
+"""Canonical JSON and the ledger leaf schema, the contract between the book and the log.
+
+Canonical JSON is what gets hashed, so one value has exactly one encoding:
+
+* object keys sorted by Unicode code point, separators ``,`` and ``:``, no other whitespace;
+* UTF-8 with non-ASCII characters written as themselves (``ensure_ascii=False``);
+* strings must already be NFC: they are written as given, never normalised, and a string that
+  is not NFC is refused rather than silently changed;
+* only ``dict`` (string keys), ``list``, ``str``, ``int``, ``bool`` and ``None``; a float, NaN,
+  a tuple, a ``Decimal`` or a ``datetime`` is a ``ValueError``.
+
+A leaf is the canonical JSON of one committed ledger transaction (version ``1``)::
+
+    {"v": 1,
+     "index": 41,                        log index, from 0 with no gaps
+     "prev": "<64 hex>",                 leaf hash of entry index-1; 64 zeros for index 0
+     "tx": "TX-...",                     transaction public id
+     "key": "...",                       idempotency key
+     "kind": "payout",
+     "memo": "...",
+     "occurred_at": "2026-11-26T22:54:22.123456Z",   UTC, microseconds, Z
+     "metadata": {...},                  small JSON object, no floats
+     "postings": [{"account": "program:TCXH:budget", "amount": -150000},
+                  {"account": "payouts:clearing", "amount": 150000}],
+     "reverses": "TX-..." | null}
+
+Amounts are integer dong, positive for a debit and negative for a credit; a leaf is balanced
+when it has at least two postings, none of them zero, summing to zero. Postings keep the order
+they are given in. ``index`` and ``prev`` chain every leaf to its predecessor, so an offline
+verifier can name the exact entry that was edited, removed, inserted or moved, not only the
+checkpoint whose root no longer matches.
+
+A leaf is public and permanent: it carries references and opaque ids only, never a name, a
+national id, a phone number or a bank account number. :func:`build_leaf` refuses metadata keys
+that name personal data, as a backstop for the callers who must not pass it in the first place.
+
+The members a transaction fixes when it is posted (``CONTENT_KEYS``) sort between ``index`` and
+``prev``, so the book stores them once, checked, with :func:`leaf_content`, and the sequencer
+adds index, prev, reverses and tx with :func:`assemble_leaf`; the result is byte for byte
+:func:`leaf_bytes` of :func:`build_leaf`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "CONTENT_KEYS",
+    "GENESIS_PREV",
+    "LEAF_KEYS",
+    "LEAF_VERSION",
+    "MAX_AMOUNT",
+    "METADATA_MAX_BYTES",
+    "PERSONAL_METADATA_KEYS",
+    "assemble_leaf",
+    "build_leaf",
+    "canonical_json",
+    "check_leaf",
+    "format_timestamp",
+    "leaf_bytes",
+    "leaf_content",
+]
+
+LEAF_VERSION = 1
+GENESIS_PREV = "0" * 64
+LEAF_KEYS = frozenset(
+    {"v", "index", "prev", "tx", "key", "kind", "memo", "occurred_at", "metadata", "postings", "reverses"}
+)
+MAX_AMOUNT = 2**63 - 1
+"""Largest posting magnitude: what a PostgreSQL ``bigint`` holds."""
+METADATA_MAX_BYTES = 4096
+PERSONAL_METADATA_KEYS = frozenset(
+    {
+        "account_number",
+        "account_name",
+        "address",
+        "bank_account",
+        "cccd",
+        "date_of_birth",
+        "email",
+        "full_name",
+        "name",
+        "national_id",
+        "phone",
+    }
+)
+
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _nfc(s: str) -> bool:
+    return s.isascii() or unicodedata.is_normalized("NFC", s)
+
+
+def _check_value(value: object, path: str) -> None:
+    if isinstance(value, str):
+        if not _nfc(value):
+            raise ValueError(f"{path}: string is not Unicode NFC")
+    elif value is None or isinstance(value, bool | int):
+        return
+    elif isinstance(value, float):
+        raise ValueError(f"{path}: floats are not allowed in canonical JSON (got {value!r})")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{path}: object key {key!r} is {type(key).__name__}, not str")
+            if not _nfc(key):
+                raise ValueError(f"{path}: object key {key!r} is not Unicode NFC")
+            _check_value(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_value(item, f"{path}[{i}]")
+    else:
+        raise ValueError(f"{path}: {type(value).__name__} is not allowed in canonical JSON")
+
+
+def _valid(value: object) -> bool:
+    """Tell quickly whether ``value`` is encodable; :func:`_check_value` explains why not."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or unicodedata.is_normalized("NFC", value)  # type: ignore[attr-defined,arg-type]
+    if value is None or kind is int or kind is bool:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _valid(k) and _valid(v) for k, v in value.items())  # type: ignore[attr-defined]
+    if kind is list:
+        return all(_valid(v) for v in value)  # type: ignore[attr-defined]
+    return False
+
+
+def canonical_json(obj: object) -> bytes:
+    """Encode ``obj`` as canonical JSON bytes."""
+    if not _valid(obj):
+        # The slow walk names the offending path (and accepts int subclasses such as enums).
+        _check_value(obj, "$")
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"string is not encodable as UTF-8: {exc.reason}") from None
+
+
+def leaf_bytes(leaf: Mapping[str, Any]) -> bytes:
+    """Return the bytes of a leaf that the log hashes."""
+    return canonical_json(dict(leaf))
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Format an aware datetime as the leaf's RFC 3339 UTC form with microseconds."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _nonempty_str(leaf: Mapping[str, Any], key: str, problems: list[str]) -> None:
+    value = leaf.get(key)
+    if type(value) is not str or not value:
+        problems.append(f"{key}: must be a non-empty string")
+
+
+def _check_metadata(value: object, path: str, problems: list[str]) -> None:
+    # Only the JSON types matter here; string normalisation is the writer's duty.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(f"{path}: object key {key!r} is not a string")
+            _check_metadata(item, f"{path}.{key}", problems)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_metadata(item, f"{path}[{i}]", problems)
+    elif isinstance(value, float):
+        problems.append(f"{path}: floats are not allowed (got {value!r})")
+    elif not (value is None or isinstance(value, str | int)):
+        problems.append(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def check_leaf(leaf: object) -> list[str]:
+    """Return what is wrong with a version 1 leaf; an empty list means well-formed and balanced.
+
+    Unicode normalisation is not re-checked: :func:`canonical_json` refuses non-NFC text when
+    a leaf is written, and a verifier judges what was signed, not how it was typed.
+    """
+    if not isinstance(leaf, dict):
+        return [f"leaf must be a JSON object, not {type(leaf).__name__}"]
+    problems: list[str] = []
+    keys = leaf.keys()
+    if keys != LEAF_KEYS:
+        missing = sorted(LEAF_KEYS - keys)
+        extra = sorted(keys - LEAF_KEYS)
+        if missing:
+            problems.append(f"missing fields: {', '.join(missing)}")
+        if extra:
+            problems.append(f"unknown fields: {', '.join(map(str, extra))}")
+    v = leaf.get("v")
+    if not (type(v) is int and v == LEAF_VERSION):
+        problems.append(f"v: must be {LEAF_VERSION}, not {v!r}")
+    index = leaf.get("index")
+    if not (type(index) is int and 0 <= index <= MAX_AMOUNT):
+        problems.append(f"index: must be a non-negative integer, not {index!r}")
+    prev = leaf.get("prev")
+    if type(prev) is not str or not _HEX64.fullmatch(prev):
+        problems.append("prev: must be 64 lowercase hex digits")
+    elif index == 0 and prev != GENESIS_PREV:
+        problems.append("prev: must be 64 zeros for index 0")
+    _nonempty_str(leaf, "tx", problems)
+    _nonempty_str(leaf, "key", problems)
+    _nonempty_str(leaf, "kind", problems)
+    memo = leaf.get("memo")
+    if type(memo) is not str:
+        problems.append("memo: must be a string")
+    occurred_at = leaf.get("occurred_at")
+    if type(occurred_at) is not str or not _TIMESTAMP.fullmatch(occurred_at):
+        problems.append(
+            "occurred_at: must be RFC 3339 UTC with microseconds and Z, like 2026-11-26T22:54:22.123456Z"
+        )
+    else:
+        try:
+            datetime.fromisoformat(occurred_at[:-1])
+        except ValueError:
+            problems.append(f"occurred_at: {occurred_at} is not a real instant")
+    metadata = leaf.get("metadata")
+    if not isinstance(metadata, dict):
+        problems.append("metadata: must be a JSON object")
+    elif metadata:
+        _check_metadata(metadata, "metadata", problems)
+    reverses = leaf.get("reverses")
+    if reverses is not None and (type(reverses) is not str or not reverses):
+        problems.append("reverses: must be a transaction id or null")
+    problems.extend(_posting_problems(leaf.get("postings")))
+    return problems
+
+
+def _posting_problems(postings: object) -> list[str]:
+    if not isinstance(postings, list):
+        return ["postings: must be a list"]
+    problems: list[str] = []
+    if len(postings) < 2:
+        problems.append(f"postings: a transaction needs at least 2 postings, not {len(postings)}")
+    total = 0
+    for i, posting in enumerate(postings):
+        if not isinstance(posting, dict) or posting.keys() != {"account", "amount"}:
+            problems.append(f"postings[{i}]: must be an object with exactly account and amount")
+            continue
+        account = posting["account"]
+        amount = posting["amount"]
+        if type(account) is not str or not account:
+            problems.append(f"postings[{i}].account: must be a non-empty string")
+        if type(amount) is not int:
+            problems.append(f"postings[{i}].amount: must be an integer, not {amount!r}")
+        elif amount == 0:
+            problems.append(f"postings[{i}].amount: must not be zero")
+        elif not -MAX_AMOUNT <= amount <= MAX_AMOUNT:
+            problems.append(f"postings[{i}].amount: {amount} is out of range")
+        else:
+            total += amount
+    if not problems and total != 0:
+        problems.append(f"postings: amounts sum to {total}, not 0 (unbalanced)")
+    return problems
+
+
+def _plain(value: Any) -> Any:
+    # A StrEnum member is a str subclass; the leaf holds its plain value.
+    return str(value) if isinstance(value, str) else value
+
+
+def _postings(postings: Iterable[tuple[str, int] | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for posting in postings:
+        if isinstance(posting, Mapping):
+            account, amount = posting["account"], posting["amount"]
+        else:
+            account, amount = posting
+        out.append({"account": _plain(account), "amount": amount})
+    return out
+
+
+def build_leaf(
+    *,
+    index: int,
+    prev: bytes | str,
+    tx: str,
+    key: str,
+    kind: str,
+    memo: str,
+    occurred_at: datetime | str,
+    postings: Iterable[tuple[str, int] | Mapping[str, Any]],
+    metadata: Mapping[str, Any] | None = None,
+    reverses: str | None = None,
+) -> dict[str, Any]:
+    """Build a version 1 leaf, raising ``ValueError`` that lists every problem."""
+    prev_hex = prev.hex() if isinstance(prev, bytes) else prev
+    leaf: dict[str, Any] = {
+        "v": LEAF_VERSION,
+        "index": index,
+        "prev": prev_hex,
+        "tx": _plain(tx),
+        "key": _plain(key),
+        "kind": _plain(kind),
+        "memo": _plain(memo),
+        "occurred_at": format_timestamp(occurred_at) if isinstance(occurred_at, datetime) else occurred_at,
+        "metadata": dict(metadata or {}),
+        "postings": _postings(postings),
+        "reverses": _plain(reverses),
+    }
+    problems = check_leaf(leaf)
+    personal = sorted(PERSONAL_METADATA_KEYS & leaf["metadata"].keys())
+    if personal:
+        problems.append(f"metadata: personal data must not enter the ledger ({', '.join(personal)})")
+    if not problems:
+        try:
+            canonical_json(leaf)  # one walk checks the metadata too, so size it with plain json
+            if len(json.dumps(leaf["metadata"], ensure_ascii=False, separators=(",", ":")).encode()) > (
+                METADATA_MAX_BYTES
+            ):
+                problems.append(f"metadata: larger than {METADATA_MAX_BYTES} bytes")
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValueError("invalid ledger leaf: " + "; ".join(problems))
+    return leaf
+
+
+# The members a transaction fixes when it is posted, in canonical (sorted) order. They sort
+# between "index" and "prev", so a leaf is ``{"index":…,<content>,"prev":…,"reverses":…,"tx":…,"v":1}``
+# and the book can store the content once, checked, and the log add the rest when sequencing.
+CONTENT_KEYS = ("key", "kind", "memo", "metadata", "occurred_at", "postings")
+
+
+def leaf_content(
+    *,
+    key: str,
+    kind: str,
+    memo: str,
+    occurred_at: datetime,
+    postings: Iterable[tuple[str, int] | Mapping[str, Any]],
+    metadata: Mapping[str, Any] | None = None,
+) -> str:
+    """Check a transaction against every leaf rule; return its canonical content members."""
+    leaf = build_leaf(
+        index=0,
+        prev=GENESIS_PREV,
+        tx="TX-0",
+        key=key,
+        kind=kind,
+        memo=memo,
+        occurred_at=occurred_at,
+        postings=postings,
+        metadata=metadata,
+    )
+    body = json.dumps(
+        {k: leaf[k] for k in CONTENT_KEYS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return body[1:-1]
+
+
+def assemble_leaf(index: int, prev: bytes, content: str, tx: str, reverses: str | None) -> bytes:
+    """Return the canonical bytes of a leaf from content made by :func:`leaf_content`."""
+    tail = json.dumps(reverses, ensure_ascii=False) + ',"tx":' + json.dumps(tx, ensure_ascii=False)
+    head = f'{{"index":{index},{content},"prev":"{prev.hex()}","reverses":{tail}'
+    return f'{head},"v":{LEAF_VERSION}}}'.encode()

@@ -1,0 +1,594 @@
+"""Offline export verification: valid exports pass, every kind of tampering names its entry."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from payments.ledger import verify
+from payments.ledger.canonical import leaf_bytes
+from payments.ledger.merkle import CompactRange, leaf_hash, root
+from payments.ledger.note import Checkpoint, Signer, sign_checkpoint
+from payments.ledger.verify import VerifyResult, checkpoint_line, entry_line, main, verify_export
+
+from .exports import ORIGIN, Leaf, checkpoint_note, export_lines, make_leaves
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def entry_positions(lines: Sequence[str]) -> list[int]:
+    return [i for i, line in enumerate(lines) if line.startswith('{"type":"entry"')]
+
+
+def leaf_at(lines: Sequence[str], index: int) -> Leaf:
+    leaf: Leaf = json.loads(lines[entry_positions(lines)[index]])["leaf"]
+    return leaf
+
+
+def edit(lines: Sequence[str], index: int, change: Callable[[Leaf], None]) -> list[str]:
+    """Rewrite entry ``index`` canonically after ``change``; the chain after it is left alone."""
+    out = list(lines)
+    pos = entry_positions(lines)[index]
+    leaf = json.loads(out[pos])["leaf"]
+    change(leaf)
+    out[pos] = entry_line(leaf["index"], leaf)
+    return out
+
+
+def renumber(lines: Sequence[str], start: int, delta: int) -> list[str]:
+    """Shift the indexes of every entry at or after line ``start`` by ``delta``."""
+    out = list(lines)
+    for pos in entry_positions(out):
+        if pos >= start:
+            leaf = json.loads(out[pos])["leaf"]
+            leaf["index"] += delta
+            out[pos] = entry_line(leaf["index"], leaf)
+    return out
+
+
+def chained(leaves: Sequence[Leaf], start: int) -> list[Leaf]:
+    """Recompute every ``prev`` from ``start`` on, as a careful forger would."""
+    out = [dict(leaf) for leaf in leaves]
+    for i in range(max(start, 1), len(out)):
+        out[i]["prev"] = leaf_hash(leaf_bytes(out[i - 1])).hex()
+    return out
+
+
+def check(result: VerifyResult, index: int, *words: str) -> None:
+    assert not result.ok, result
+    assert result.first_bad_index == index, result
+    for word in words:
+        assert word in (result.problem or ""), result
+
+
+@pytest.fixture
+def run(log_signer: Signer, write_lines: Callable[[Sequence[str]], Path]) -> Callable[..., VerifyResult]:
+    """Verify lines both from memory and from a file, insist both agree, and return the result."""
+
+    def go(lines: Sequence[str], *, trusted: str | None = None, **kwargs: Any) -> VerifyResult:
+        kwargs.setdefault("workers", 1)
+        from_file = verify_export(write_lines(lines), [log_signer.verifier], trusted, **kwargs)
+        from_lines = verify_export(lines, [log_signer.verifier], trusted, **kwargs)
+        assert from_file == from_lines
+        return from_file
+
+    return go
+
+
+# --- valid exports ----------------------------------------------------------------------------
+
+
+def test_a_valid_export_verifies(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf]
+) -> None:
+    result = run(export40)
+    assert result == VerifyResult(True, 40, root([leaf_hash(leaf_bytes(x)) for x in leaves40]), 6)
+
+
+def test_fast_path_and_diagnosis_agree_on_valid_exports(log_signer: Signer) -> None:
+    for n in (1, 2, 3, 8, 17, 64):
+        lines = export_lines(make_leaves(n), [log_signer], every=3)
+        raw = [line.rstrip("\n").encode() for line in lines]
+        fast = verify_export(lines, [log_signer.verifier])
+        slow = verify._diagnose(raw, [log_signer.verifier], None, None)
+        assert fast == slow
+        assert fast.ok
+        assert fast.size == n
+
+
+def test_valid_exports_never_need_the_diagnosing_pass(
+    export40: list[str],
+    log_signer: Signer,
+    write_lines: Callable[[Sequence[str]], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object) -> VerifyResult:
+        raise AssertionError("the fast path gave up on a valid export")
+
+    monkeypatch.setattr(verify, "_diagnose", refuse)
+    assert verify_export(export40, [log_signer.verifier]).ok
+    assert verify_export(write_lines(export40), [log_signer.verifier]).ok
+
+
+def test_writer_layout_takes_the_fast_path(leaves40: list[Leaf]) -> None:
+    plain = [leaf for leaf in leaves40 if leaf["index"] % 7 != 3 and leaf["index"] % 13 != 5]
+    for leaf in plain:
+        line = entry_line(leaf["index"], leaf).rstrip("\n").encode()
+        match = verify._FAST_ENTRY.fullmatch(line)
+        assert match is not None, line
+        assert match.group(2) == leaf_bytes(leaf)
+
+
+def test_pool_of_processes_gives_the_same_result(
+    log_signer: Signer, write_lines: Callable[[Sequence[str]], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaves = make_leaves(300)
+    lines = export_lines(leaves, [log_signer], every=13)
+    path = write_lines(lines)
+    monkeypatch.setattr(verify, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(verify, "_CHUNK_BYTES", 4096)
+    assert len(verify._ranges(str(path), 4096)) > 10
+    trusted = checkpoint_note(leaves, 150, [log_signer])
+    pooled = verify_export(path, [log_signer.verifier], trusted, workers=2)
+    single = verify_export(path, [log_signer.verifier], trusted, workers=1)
+    assert pooled == single
+    assert pooled.ok
+    assert pooled.size == 300
+    bad = edit(lines, 200, lambda leaf: leaf.update(memo="edited"))
+    assert verify_export(write_lines(bad), [log_signer.verifier], workers=2).first_bad_index == 200
+
+
+def test_pool_of_fresh_interpreters_when_threads_are_running(
+    log_signer: Signer, write_lines: Callable[[Sequence[str]], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert verify._pool_context().get_start_method() == "spawn"
+        monkeypatch.setattr(verify, "_POOL_MIN_BYTES", 0)
+        monkeypatch.setattr(verify, "_CHUNK_BYTES", 8192)
+        lines = export_lines(make_leaves(120), [log_signer], every=11)
+        result = verify_export(write_lines(lines), [log_signer.verifier], workers=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert result.ok
+    assert result.size == 120
+
+
+def test_a_pool_that_cannot_start_falls_back_to_one_process(
+    export40: list[str],
+    log_signer: Signer,
+    write_lines: Callable[[Sequence[str]], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object) -> VerifyResult:
+        raise BrokenProcessPool("a worker died")
+
+    monkeypatch.setattr(verify, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(verify, "_CHUNK_BYTES", 2048)
+    monkeypatch.setattr(verify, "_fast_pooled", broken)
+    assert verify_export(write_lines(export40), [log_signer.verifier], workers=2).ok
+
+
+def test_both_passes_read_signed_text_leniently(log_signer: Signer) -> None:
+    # A leaf whose memo holds a raw control byte and invalid UTF-8, as a foreign writer might
+    # have signed it: the signed root pins the bytes, and both passes judge only the content.
+    leaves = make_leaves(3)
+    odd = leaf_bytes(leaves[1]).replace(b'"memo":"payout 1"', b'"memo":"pay\x01out \xff"')
+    assert odd != leaf_bytes(leaves[1])
+    raw = [leaf_bytes(leaves[0]), odd]
+    third = dict(leaves[2], prev=leaf_hash(odd).hex())
+    raw.append(leaf_bytes(third))
+    lines = [b'{"type":"entry","index":%d,"leaf":%s}' % (i, data) for i, data in enumerate(raw)]
+    note = sign_checkpoint(Checkpoint(ORIGIN, 3, root([leaf_hash(x) for x in raw])), [log_signer])
+    lines.append(checkpoint_line(note).rstrip("\n").encode())
+    fast = verify_export(lines, [log_signer.verifier])
+    exact = verify._diagnose(lines, [log_signer.verifier], None, None)
+    assert fast == exact
+    assert fast.ok
+
+
+def test_export_from_memory_accepts_str_and_bytes(export40: list[str], log_signer: Signer) -> None:
+    assert verify_export([line.encode() for line in export40], [log_signer.verifier]).ok
+    assert verify_export([line.rstrip("\n") for line in export40], [log_signer.verifier]).ok
+
+
+def test_blank_lines_are_ignored(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    assert run([*export40[:5], "\n", *export40[5:], "\n"]).ok
+
+
+def test_reformatted_lines_are_re_encoded_canonically(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    pretty = [
+        json.dumps(json.loads(line), indent=1, ensure_ascii=True).replace("\n", " ") + "\n"
+        for line in export40
+    ]
+    assert run(pretty).ok
+
+
+def test_an_export_of_the_empty_log(run: Callable[..., VerifyResult], log_signer: Signer) -> None:
+    result = run(export_lines([], [log_signer]))
+    assert result.ok
+    assert result.size == 0
+    assert result.root == root([])
+    assert not run([]).ok
+
+
+def test_key_rotation_keeps_old_checkpoints_valid(
+    leaves40: list[Leaf], log_signer: Signer, write_lines: Callable[[Sequence[str]], Path]
+) -> None:
+    new = Signer.generate(ORIGIN)
+    # The old key signs up to 14; the new key re-signs 14 when installed and signs from then on.
+    schedule = {7: [[log_signer]], 14: [[log_signer], [new]], 21: [[new]], 28: [[new]], 40: [[new]]}
+    lines: list[str] = []
+    tree = CompactRange.empty()
+    for leaf in leaves40:
+        lines.append(entry_line(leaf["index"], leaf))
+        tree.append(leaf_hash(leaf_bytes(leaf)))
+        for signers in schedule.get(tree.size, []):
+            lines.append(
+                checkpoint_line(sign_checkpoint(Checkpoint(ORIGIN, tree.size, tree.root()), signers))
+            )
+    path = write_lines(lines)
+    both = verify_export(path, [log_signer.verifier, new.verifier])
+    assert both.ok
+    assert both.checkpoints_verified == 6
+    check(verify_export(path, [new.verifier]), 0, "not trusted", "unknown keys")
+    check(verify_export(path, [log_signer.verifier]), 14, "not trusted")
+
+
+def test_cosigned_checkpoints_verify_with_either_key(leaves40: list[Leaf], log_signer: Signer) -> None:
+    other = Signer.generate("witness.example/w1")
+    lines = export_lines(leaves40, [log_signer, other])
+    assert verify_export(lines, [log_signer.verifier]).ok
+    assert verify_export(lines, [other.verifier]).ok
+
+
+def test_origin_is_checked_when_asked(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    assert run(export40, origin=ORIGIN).ok
+    check(run(export40, origin="someone.else/log"), 0, "origin")
+
+
+# --- tampering --------------------------------------------------------------------------------
+
+
+def test_changed_amount_that_unbalances_is_named(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    def change(leaf: Leaf) -> None:
+        leaf["postings"][0]["amount"] += 1
+
+    check(run(edit(export40, 10, change)), 10, "unbalanced")
+
+
+def test_changed_amounts_that_stay_balanced_are_named(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    def change(leaf: Leaf) -> None:
+        for posting in leaf["postings"]:
+            posting["amount"] *= 2
+
+    check(run(edit(export40, 10, change)), 10, "altered")
+
+
+def test_changed_account_is_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    def change(leaf: Leaf) -> None:
+        leaf["postings"][1]["account"] = "attacker:wallet"
+
+    check(run(edit(export40, 10, change)), 10, "altered")
+
+
+def test_changed_memo_is_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    check(run(edit(export40, 10, lambda leaf: leaf.update(memo="nothing to see"))), 10, "altered")
+
+
+def test_changed_timestamp_is_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    check(run(edit(export40, 10, lambda leaf: leaf.update(occurred_at="2026-01-01T00:00:00.000000Z"))), 10)
+    check(run(edit(export40, 10, lambda leaf: leaf.update(occurred_at="2026-02-30T00:00:00.000000Z"))), 10)
+    check(
+        run(edit(export40, 10, lambda leaf: leaf.update(occurred_at="2026-01-01 00:00:00"))),
+        10,
+        "occurred_at",
+    )
+
+
+def test_edit_just_before_a_checkpoint_is_still_pinned(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    check(run(edit(export40, 13, lambda leaf: leaf.update(memo="x"))), 13, "altered")
+    check(run(edit(export40, 0, lambda leaf: leaf.update(memo="x"))), 0, "altered")
+
+
+def test_edit_of_the_last_entry_is_pinned_to_its_checkpoint_interval(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    result = run(edit(export40, 39, lambda leaf: leaf.update(memo="x")))
+    check(result, 35, "signed root at size 40")
+    assert result.size == 35
+
+
+def test_deleted_transaction_is_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    pos = entry_positions(export40)[10]
+    deleted = export40[:pos] + export40[pos + 1 :]
+    check(run(deleted), 10, "missing")
+    check(run(renumber(deleted, pos, -1)), 10, "does not link")
+
+
+def test_inserted_forgery_is_named(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf]
+) -> None:
+    pos = entry_positions(export40)[10]
+    forged = dict(leaves40[10], tx="TX-FORGED", key="forged", memo="forged")
+    forged["prev"] = leaf_hash(leaf_bytes(leaves40[9])).hex()
+    naive = [*export40[:pos], entry_line(10, forged), *export40[pos:]]
+    check(run(naive), 10, "appears again")
+    shifted = [*export40[:pos], entry_line(10, forged), *renumber(export40, pos, 1)[pos:]]
+    check(run(shifted), 10, "inserted")
+    blind = dict(forged, prev="ab" * 32)
+    check(run([*export40[:pos], entry_line(10, blind), *renumber(export40, pos, 1)[pos:]]), 10)
+
+
+def test_swapped_entries_are_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    positions = entry_positions(export40)
+    for a, b in ((10, 12), (10, 11)):
+        moved = list(export40)
+        pa, pb = positions[a], positions[b]
+        moved[pa], moved[pb] = moved[pb], moved[pa]
+        check(run(moved), a, "missing")
+        relabelled = list(moved)
+        for pos, index in ((pa, a), (pb, b)):
+            leaf = json.loads(relabelled[pos])["leaf"]
+            leaf["index"] = index
+            relabelled[pos] = entry_line(index, leaf)
+        check(run(relabelled), a, "does not link")
+
+
+def test_swapped_index_labels_are_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    positions = entry_positions(export40)
+    out = list(export40)
+    for pos, index in ((positions[10], 12), (positions[12], 10)):
+        leaf = json.loads(out[pos])["leaf"]
+        leaf["index"] = index
+        out[pos] = entry_line(index, leaf)
+    check(run(out), 10, "missing")
+
+
+def test_truncated_export_is_named(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf], log_signer: Signer
+) -> None:
+    positions = entry_positions(export40)
+    check(run(export40[: positions[24] + 1]), 25, "truncated")
+    partial = [*export40[: positions[25]], export40[positions[25]][:60]]
+    check(run(partial), 25, "not valid JSON")
+    at_checkpoint = export40[: positions[27] + 2]
+    assert at_checkpoint[-1].startswith('{"type":"checkpoint"')
+    trusted = checkpoint_note(leaves40, 40, [log_signer])
+    result = run(at_checkpoint, trusted=trusted)
+    check(result, 28, "trusted checkpoint has size 40")
+    assert result.size == 28
+    assert run(at_checkpoint).ok
+
+
+def test_checkpoints_re_signed_with_an_unknown_key_are_named(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    mallory = Signer.generate(ORIGIN)
+
+    def resign(lines: Sequence[str], from_size: int) -> list[str]:
+        out = []
+        for line in lines:
+            if line.startswith('{"type":"checkpoint"'):
+                text = json.loads(line)["note"].split("\n\n")[0] + "\n"
+                checkpoint = Checkpoint.parse(text)
+                if checkpoint.size >= from_size:
+                    line = checkpoint_line(sign_checkpoint(checkpoint, [mallory]))
+            out.append(line)
+        return out
+
+    check(run(resign(export40, 0)), 0, "no signature by a trusted key")
+    check(run(resign(export40, 14)), 7, "no signature by a trusted key")
+
+
+def test_rechained_forgery_under_genuine_checkpoints_is_pinned_to_its_interval(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf]
+) -> None:
+    forged = list(leaves40)
+    forged[10] = dict(forged[10], memo="rewritten history")
+    forged = chained(forged, 11)
+    lines = list(export40)
+    for leaf, pos in zip(forged, entry_positions(export40), strict=True):
+        lines[pos] = entry_line(leaf["index"], leaf)
+    check(run(lines), 7, "signed root at size 14")
+
+
+def test_rechained_forgery_after_genuine_checkpoints(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf], log_signer: Signer
+) -> None:
+    mallory = Signer.generate(ORIGIN)
+    forged = list(leaves40)
+    forged[10] = dict(forged[10], memo="rewritten history")
+    forged = chained(forged, 11)
+    tail = export_lines(forged, [mallory])
+    cut = entry_positions(export40)[7]
+    lines = [*export40[:cut], *tail[cut:]]
+    check(run(lines), 7, "no signature by a trusted key")
+
+
+def test_wrong_root_under_a_genuine_signature_is_named(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf], log_signer: Signer
+) -> None:
+    out = list(export40)
+    pos = entry_positions(export40)[20] + 1
+    out[pos] = checkpoint_line(sign_checkpoint(Checkpoint(ORIGIN, 21, bytes(32)), [log_signer]))
+    check(run(out), 14, "signed root at size 21")
+
+
+def test_misplaced_checkpoint_is_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    out = list(export40)
+    pos = entry_positions(export40)[20] + 1
+    out.insert(pos - 1, out.pop(pos))
+    check(run(out), 14, "is for size 21 but follows 20 entries")
+
+
+def test_garbage_lines_are_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    pos = entry_positions(export40)[10]
+    check(run([*export40[:pos], "[1, 2]\n", *export40[pos:]]), 10, "not a JSON object")
+    check(run([*export40[:pos], '{"type":"entry","index":10}\n', *export40[pos:]]), 10)
+    check(run([*export40[:pos], '{"type":"checkpoint","note":5}\n', *export40[pos:]]), 10)
+
+
+def test_export_starting_past_zero_is_refused(run: Callable[..., VerifyResult], export40: list[str]) -> None:
+    check(run(export40[entry_positions(export40)[8] :]), 0, "missing")
+
+
+# --- trusted checkpoints ----------------------------------------------------------------------
+
+
+def test_trusted_checkpoint_inside_the_export(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf], log_signer: Signer
+) -> None:
+    for size in (0, 1, 7, 23, 40):
+        assert run(export40, trusted=checkpoint_note(leaves40, size, [log_signer])).ok
+
+
+def test_trusted_checkpoint_that_disagrees_is_a_split_view(
+    run: Callable[..., VerifyResult], export40: list[str], log_signer: Signer
+) -> None:
+    other = make_leaves(40)
+    other[20] = dict(other[20], memo="another history")
+    other = chained(other, 21)
+    trusted = checkpoint_note(other, 23, [log_signer])
+    check(run(export40, trusted=trusted), 21, "differs from the trusted checkpoint")
+
+
+def test_untrusted_trusted_checkpoint_is_refused(
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf]
+) -> None:
+    result = run(export40, trusted=checkpoint_note(leaves40, 7, [Signer.generate(ORIGIN)]))
+    assert not result.ok
+    assert result.first_bad_index is None
+    assert (result.problem or "").startswith("trusted checkpoint:")
+
+
+# --- writer helpers ---------------------------------------------------------------------------
+
+
+def test_entry_line_layout(leaves40: list[Leaf]) -> None:
+    leaf = leaves40[1]
+    line = entry_line(1, leaf)
+    assert line == '{"type":"entry","index":1,"leaf":' + leaf_bytes(leaf).decode() + "}\n"
+    assert entry_line(1, leaf_bytes(leaf)) == line
+    with pytest.raises(ValueError, match="differs"):
+        entry_line(2, leaf)
+    with pytest.raises(ValueError, match="do not start with index 2"):
+        entry_line(2, leaf_bytes(leaf))
+
+
+def test_checkpoint_line_round_trips() -> None:
+    note = "o\n1\n" + base64.b64encode(bytes(32)).decode() + "\n\n\u2014 o AAAA\n"
+    line = checkpoint_line(note)
+    assert line.endswith("\n")
+    assert json.loads(line) == {"type": "checkpoint", "note": note}
+    assert line.startswith('{"type":"checkpoint","note":')
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def test_main_prints_size_and_root(
+    export40: list[str],
+    leaves40: list[Leaf],
+    log_signer: Signer,
+    write_lines: Callable[[Sequence[str]], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    note_file = tmp_path / "trusted.note"
+    note_file.write_text(checkpoint_note(leaves40, 30, [log_signer]), encoding="utf-8")
+    path = write_lines(export40)
+    assert main([str(path), "--key", log_signer.vkey, "--trusted-checkpoint", str(note_file)]) == 0
+    out = capsys.readouterr().out
+    tree = CompactRange.empty()
+    for leaf in leaves40:
+        tree.append(leaf_hash(leaf_bytes(leaf)))
+    assert "size: 40" in out
+    assert tree.root().hex() in out
+    assert base64.b64encode(tree.root()).decode() in out
+
+
+def test_main_names_the_first_bad_entry(
+    export40: list[str],
+    log_signer: Signer,
+    write_lines: Callable[[Sequence[str]], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_lines(edit(export40, 12, lambda leaf: leaf.update(memo="x")))
+    other = Signer.generate("other.example/log")
+    assert main([str(path), "--key", other.vkey, "--key", log_signer.vkey]) == 1
+    assert capsys.readouterr().out.startswith("entry 12: ")
+
+
+def test_main_rejects_a_bad_key(
+    export40: list[str], write_lines: Callable[[Sequence[str]], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([str(write_lines(export40)), "--key", "not-a-key"])
+    assert exc.value.code == 2
+    assert "--key" in capsys.readouterr().err
+
+
+BLOCKER = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class Blocked(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"flask", "sqlalchemy", "rq", "click"}:
+            raise ImportError(f"{name} is not installed here")
+        return None
+
+sys.meta_path.insert(0, Blocked())
+from payments.ledger.verify import main
+code = main(sys.argv[1:])
+assert not {"flask", "sqlalchemy", "rq", "click"} & {m.split(".")[0] for m in sys.modules}
+sys.exit(code)
+"""
+
+
+def test_verifier_runs_without_flask_sqlalchemy_rq_or_click(
+    export40: list[str], log_signer: Signer, write_lines: Callable[[Sequence[str]], Path]
+) -> None:
+    path = write_lines(export40)
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKER, str(path), "--key", log_signer.vkey],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "size: 40" in done.stdout
+    bad = write_lines(edit(export40, 5, lambda leaf: leaf.update(memo="x")))
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKER, str(bad), "--key", log_signer.vkey],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("entry 5: ")
