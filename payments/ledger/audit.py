@@ -50,8 +50,13 @@ class _Mismatch(Exception):
 
 
 def _lines(session: Session, page: int = 2000) -> Iterator[str]:
-    """Yield export lines rebuilt from the book, checking each leaf against its stored hash."""
+    """Yield export lines rebuilt from the book, checking each leaf against its stored hash.
+
+    Lines stop at the latest checkpoint, as an export does; entries after it are still checked
+    against their stored hashes.
+    """
     checkpoints = [(cp.size, cp.note) for cp in log.list_checkpoints(session, limit=10**9)]
+    signed = checkpoints[-1][0] if checkpoints else 0
     cp_pos = 0
     expected = 0
     size = log.current_size(session)
@@ -77,11 +82,14 @@ def _lines(session: Session, page: int = 2000) -> Iterator[str]:
                     "was sequenced (a posting, account, memo, time or key was altered)",
                 )
             prev_hashes = [*prev_hashes[-1:], e.leaf_hash]
-            yield entry_line(e.index, e.leaf)
+            if e.index < signed:
+                yield entry_line(e.index, e.leaf)
             while cp_pos < len(checkpoints) and checkpoints[cp_pos][0] == e.index + 1:
                 yield checkpoint_line(checkpoints[cp_pos][1])
                 cp_pos += 1
             expected += 1
+    if expected < size:
+        raise _Mismatch(expected, f"the log state records {size} entries but only {expected} are stored")
     if cp_pos < len(checkpoints):
         raise _Mismatch(
             expected, f"a checkpoint covers {checkpoints[cp_pos][0]} entries but the log holds {expected}"

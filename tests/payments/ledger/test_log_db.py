@@ -252,3 +252,20 @@ def test_tampered_balance_is_detected(sealed, verifier):
     result = audit.verify_database(sealed, [verifier])
     assert not result.ok
     assert "payouts:clearing" in result.problem
+
+
+def test_export_stops_at_the_latest_checkpoint_and_the_tail_is_still_audited(
+    book, make_spec, signer, verifier
+):
+    post_n(book, make_spec, 3)
+    log.sequence(book)
+    log.checkpoint(book, signer, "test.example/ledger")
+    post_n(book, make_spec, 2, start=3)
+    log.sequence(book)  # sequenced, not yet signed
+    lines = list(log.export_lines(book))
+    assert [line.count('"type":"entry"') for line in lines].count(1) == 3
+    assert verify_export(lines, [verifier]).ok
+    assert audit.verify_database(book, [verifier]).ok
+    book.execute(sa.update(Transaction).where(Transaction.id == _tx_at(book, 4).id).values(memo="edited"))
+    result = audit.verify_database(book, [verifier])
+    assert (result.ok, result.first_bad_index) == (False, 4), result.describe()
