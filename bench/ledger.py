@@ -38,7 +38,7 @@ from payments.ledger import log, services  # noqa: E402
 from payments.ledger.domain import Posting, TransactionSpec  # noqa: E402
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-BATCH = 1000
+BATCH = 2000
 TARGETS = {
     "posting_tx_per_s": 5000,
     "sequencer_leaves_per_s": 50_000,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, cast
 
@@ -163,25 +163,49 @@ def transaction(session: Session) -> Iterator[Session]:
 
 
 def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """Insert many rows, keyed by column name, in the session's transaction.
-
-    On PostgreSQL the rows go through ``COPY``: psycopg's executemany still sends one INSERT per
-    row, and a multi-row VALUES or array statement costs more to build in Python than to run.
-    Callers that need the new ids take them first with :func:`reserve_ids`.
-    """
+    """Insert many rows, keyed by column name, in the session's transaction (see copy_rows)."""
     if not rows:
         return
+    columns = tuple(rows[0])
+    with copy_rows(session, model, columns) as write:
+        for row in rows:
+            write(tuple(row[c] for c in columns))
+
+
+@contextmanager
+def copy_rows(
+    session: Session, model: type[Base], columns: Sequence[str]
+) -> Iterator[Callable[[Sequence[Any]], None]]:
+    """Yield a function that adds one row (values in ``columns`` order) to ``model``'s table.
+
+    On PostgreSQL the rows stream through ``COPY``: psycopg's executemany still sends one
+    INSERT per row, and a multi-row statement costs more to build in Python than to run, while
+    COPY lets the server insert rows as the caller produces them. Elsewhere the rows are
+    inserted with executemany when the block ends. Callers that need new ids take them first
+    with :func:`reserve_ids`.
+    """
     table = cast(sa.Table, model.__table__)
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
-        session.execute(table.insert(), rows)
+        rows: list[dict[str, Any]] = []
+        yield lambda values: rows.append(dict(zip(columns, values, strict=True)))
+        if rows:
+            session.execute(table.insert(), rows)
         return
-    columns = list(rows[0])
-    json_columns = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.JSON)]
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] for c in columns])
+        if json_at:
+
+            def write(values: Sequence[Any]) -> None:
+                row = list(values)
+                for i in json_at:
+                    row[i] = json.dumps(row[i])
+                copy.write_row(row)
+
+            yield write
+        else:
+            yield copy.write_row
 
 
 def reserve_ids(session: Session, model: type[Base], count: int) -> list[int]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 23:32:23.985725
+Create Date: 2026-11-26 23:43:38.452876
 """
 
 from collections.abc import Sequence
@@ -46,6 +46,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("size", name=op.f("uq_ledger_checkpoints_size")),
     )
     op.create_table(
+        "ledger_entries",
+        sa.Column(
+            "idx", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
+        ),
+        sa.Column("transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("idx", name=op.f("pk_ledger_entries")),
+        sa.UniqueConstraint("transaction_id", name=op.f("uq_ledger_entries_transaction_id")),
+    )
+    op.create_table(
         "ledger_nodes",
         sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column(
@@ -82,21 +92,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transactions")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_ledger_transactions_idempotency_key")),
         sa.UniqueConstraint("reverses_id", name=op.f("uq_ledger_transactions_reverses_id")),
-    )
-    op.create_table(
-        "ledger_entries",
-        sa.Column(
-            "idx", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
-        ),
-        sa.Column("transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["transaction_id"],
-            ["ledger_transactions.id"],
-            name=op.f("fk_ledger_entries_transaction_id_ledger_transactions"),
-        ),
-        sa.PrimaryKeyConstraint("idx", name=op.f("pk_ledger_entries")),
-        sa.UniqueConstraint("transaction_id", name=op.f("uq_ledger_entries_transaction_id")),
     )
     op.create_table(
         "ledger_pending",
@@ -146,9 +141,9 @@ def downgrade() -> None:
 
     op.drop_table("ledger_postings")
     op.drop_table("ledger_pending")
-    op.drop_table("ledger_entries")
     op.drop_table("ledger_transactions")
     op.drop_table("ledger_state")
     op.drop_table("ledger_nodes")
+    op.drop_table("ledger_entries")
     op.drop_table("ledger_checkpoints")
     op.drop_table("ledger_accounts")

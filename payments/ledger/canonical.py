@@ -293,6 +293,23 @@ def build_leaf(
     reverses: str | None = None,
 ) -> dict[str, Any]:
     """Build a version 1 leaf, raising ``ValueError`` that lists every problem."""
+    leaf = _leaf_dict(index, prev, tx, key, kind, memo, occurred_at, postings, metadata, reverses)
+    _raise_problems(leaf, leaf)
+    return leaf
+
+
+def _leaf_dict(
+    index: int,
+    prev: bytes | str,
+    tx: str,
+    key: str,
+    kind: str,
+    memo: str,
+    occurred_at: datetime | str,
+    postings: Iterable[tuple[str, int] | Mapping[str, Any]],
+    metadata: Mapping[str, Any] | None,
+    reverses: str | None,
+) -> dict[str, Any]:
     prev_hex = prev.hex() if isinstance(prev, bytes) else prev
     leaf: dict[str, Any] = {
         "v": LEAF_VERSION,
@@ -307,13 +324,23 @@ def build_leaf(
         "postings": _postings(postings),
         "reverses": _plain(reverses),
     }
+    return leaf
+
+
+def _raise_problems(leaf: dict[str, Any], encoded_part: dict[str, Any]) -> bytes:
+    """Raise ValueError listing what is wrong with ``leaf``; return ``encoded_part`` encoded.
+
+    Encoding is the check for floats and non-NFC text, so it is done once, on whichever part of
+    the leaf the caller needs as bytes (the part must hold the metadata and all free text).
+    """
     problems = check_leaf(leaf)
     personal = sorted(PERSONAL_METADATA_KEYS & leaf["metadata"].keys())
     if personal:
         problems.append(f"metadata: personal data must not enter the ledger ({', '.join(personal)})")
+    encoded = b""
     if not problems:
         try:
-            canonical_json(leaf)  # one walk checks the metadata too, so size it with plain json
+            encoded = canonical_json(encoded_part)
             if len(json.dumps(leaf["metadata"], ensure_ascii=False, separators=(",", ":")).encode()) > (
                 METADATA_MAX_BYTES
             ):
@@ -322,7 +349,7 @@ def build_leaf(
             problems.append(str(exc))
     if problems:
         raise ValueError("invalid ledger leaf: " + "; ".join(problems))
-    return leaf
+    return encoded
 
 
 # The members a transaction fixes when it is posted, in canonical (sorted) order. They sort
@@ -341,25 +368,22 @@ def leaf_content(
     metadata: Mapping[str, Any] | None = None,
 ) -> str:
     """Check a transaction against every leaf rule; return its canonical content members."""
-    leaf = build_leaf(
-        index=0,
-        prev=GENESIS_PREV,
-        tx="TX-0",
-        key=key,
-        kind=kind,
-        memo=memo,
-        occurred_at=occurred_at,
-        postings=postings,
-        metadata=metadata,
-    )
-    body = json.dumps(
-        {k: leaf[k] for k in CONTENT_KEYS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return body[1:-1]
+    leaf = _leaf_dict(0, GENESIS_PREV, "TX-0", key, kind, memo, occurred_at, postings, metadata, None)
+    body = _raise_problems(leaf, {k: leaf[k] for k in CONTENT_KEYS})
+    return body[1:-1].decode()
+
+
+_PLAIN_STRING = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII without '"' and '\\': written as is
+
+
+def _json_string(value: str) -> str:
+    return f'"{value}"' if _PLAIN_STRING.fullmatch(value) else json.dumps(value, ensure_ascii=False)
 
 
 def assemble_leaf(index: int, prev: bytes, content: str, tx: str, reverses: str | None) -> bytes:
     """Return the canonical bytes of a leaf from content made by :func:`leaf_content`."""
-    tail = json.dumps(reverses, ensure_ascii=False) + ',"tx":' + json.dumps(tx, ensure_ascii=False)
-    head = f'{{"index":{index},{content},"prev":"{prev.hex()}","reverses":{tail}'
-    return f'{head},"v":{LEAF_VERSION}}}'.encode()
+    rev = "null" if reverses is None else _json_string(reverses)
+    return (
+        f'{{"index":{index},{content},"prev":"{prev.hex()}","reverses":{rev},'
+        f'"tx":{_json_string(tx)},"v":{LEAF_VERSION}}}'
+    ).encode()

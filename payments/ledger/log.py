@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from chopay.db import bulk_insert, transaction, utcnow
+from chopay.db import copy_rows, transaction, utcnow
 from payments.ledger import merkle, note
 from payments.ledger.canonical import assemble_leaf, build_leaf
 from payments.ledger.domain import public_id
@@ -29,7 +29,11 @@ from payments.ledger.models import Account, Checkpoint, Entry, LogState, Node, P
 from payments.ledger.verify import checkpoint_line, entry_line
 
 GENESIS_PREV = bytes(32)
-BATCH = 5000
+# Complete subtrees of 2**STORED_LEVEL leaves and more are stored; smaller ones are rebuilt from
+# at most 8 leaf hashes when a proof needs them. This keeps the sequencer's writes near one row
+# per leaf while proofs still read O(log n) rows.
+STORED_LEVEL = 4
+BATCH = 20_000
 _CHUNK = 500
 
 
@@ -51,16 +55,26 @@ def current_size(session: Session) -> int:
 
 
 def fetch_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
-    """Read stored subtree hashes (level 0 are leaf hashes) in a few queries."""
+    """Return subtree hashes: stored ones (level >= STORED_LEVEL) read, lower ones rebuilt.
+
+    A node below ``STORED_LEVEL`` covers at most ``2**(STORED_LEVEL-1)`` leaves, so it is
+    hashed from its leaf hashes, fetched in the same query as the other leaves a proof needs.
+    """
     wanted = sorted(set(nodes))
     out: dict[merkle.Node, bytes] = {}
-    leaves = [idx for level, idx in wanted if level == 0]
-    upper = [(level, idx) for level, idx in wanted if level > 0]
-    for i in range(0, len(leaves), _CHUNK):
-        leaf_rows = session.execute(
-            sa.select(Entry.idx, Entry.leaf_hash).where(Entry.idx.in_(leaves[i : i + _CHUNK]))
+    low = [(level, idx) for level, idx in wanted if level < STORED_LEVEL]
+    upper = [(level, idx) for level, idx in wanted if level >= STORED_LEVEL]
+    leaf_indexes = sorted({i for level, idx in low for i in range(idx << level, (idx + 1) << level)})
+    leaves: dict[int, bytes] = {}
+    for i in range(0, len(leaf_indexes), _CHUNK):
+        rows = session.execute(
+            sa.select(Entry.idx, Entry.leaf_hash).where(Entry.idx.in_(leaf_indexes[i : i + _CHUNK]))
         )
-        out.update({(0, idx): h for idx, h in leaf_rows})
+        leaves.update({idx: h for idx, h in rows})
+    for level, idx in low:
+        span = [leaves.get(i) for i in range(idx << level, (idx + 1) << level)]
+        if all(h is not None for h in span):
+            out[(level, idx)] = merkle.root(cast(list[bytes], span))
     for i in range(0, len(upper), _CHUNK):
         node_rows = session.execute(
             sa.select(Node.level, Node.idx, Node.hash).where(
@@ -161,28 +175,39 @@ def sequence(session: Session, *, batch: int = BATCH, limit: int | None = None) 
         take = batch if limit is None else min(batch, limit - added)
         with transaction(session):
             state = _state(session)
-            pending = session.execute(
-                sa.select(Transaction.id, Transaction.leaf_content, Transaction.reverses_id)
-                .join(Pending, Pending.transaction_id == Transaction.id)
-                .order_by(Pending.transaction_id)
-                .limit(take)
-            ).all()
+            # Core rows straight off the connection: no ORM loading for thousands of tuples.
+            pending = (
+                session.connection()
+                .execute(
+                    sa.select(Transaction.id, Transaction.leaf_content, Transaction.reverses_id)
+                    .where(
+                        Transaction.id.in_(
+                            sa.select(Pending.transaction_id).order_by(Pending.transaction_id).limit(take)
+                        )
+                    )
+                    .order_by(Transaction.id)
+                )
+                .all()
+            )
             if not pending:
                 break
             frontier = load_frontier(session, state.size)
             prev = _leaf_hash_at(session, state.size - 1)
-            entries_: list[dict[str, Any]] = []
-            nodes: list[dict[str, Any]] = []
-            for tx_id, content, reverses_id in pending:
-                index = frontier.size
-                reverses = public_id(reverses_id) if reverses_id is not None else None
-                h = merkle.leaf_hash(assemble_leaf(index, prev, content, public_id(tx_id), reverses))
-                for level, idx, node_hash in frontier.append(h)[1:]:
-                    nodes.append({"level": level, "idx": idx, "hash": node_hash})
-                entries_.append({"idx": index, "transaction_id": tx_id, "leaf_hash": h})
-                prev = h
-            bulk_insert(session, Entry, entries_)
-            bulk_insert(session, Node, nodes)
+            nodes: list[tuple[int, int, bytes]] = []
+            # Rows stream to the database while the next leaves are hashed.
+            with copy_rows(session, Entry, ("idx", "transaction_id", "leaf_hash")) as write:
+                for tx_id, content, reverses_id in pending:
+                    index = frontier.size
+                    reverses = public_id(reverses_id) if reverses_id is not None else None
+                    h = merkle.leaf_hash(assemble_leaf(index, prev, content, public_id(tx_id), reverses))
+                    completed = frontier.append(h)
+                    if len(completed) > STORED_LEVEL:
+                        nodes.extend(completed[STORED_LEVEL:])
+                    write((index, tx_id, h))
+                    prev = h
+            with copy_rows(session, Node, ("level", "idx", "hash")) as write:
+                for node in nodes:
+                    write(node)
             _dequeue(session, [row[0] for row in pending])
             state.size = frontier.size
             state.root = frontier.root()
@@ -201,7 +226,10 @@ def _dequeue(session: Session, ids: list[int]) -> None:
             session.execute(sa.delete(Pending).where(Pending.transaction_id.in_(ids[i : i + _CHUNK])))
 
 
-_DEQUEUE_PG = sa.text("DELETE FROM ledger_pending WHERE transaction_id = ANY(CAST(:ids AS bigint[]))")
+_DEQUEUE_PG = sa.text(
+    "DELETE FROM ledger_pending AS p USING unnest(CAST(:ids AS bigint[])) AS d(id) "
+    "WHERE p.transaction_id = d.id"
+)
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:

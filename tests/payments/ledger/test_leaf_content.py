@@ -48,14 +48,15 @@ def test_assembled_leaves_equal_the_canonical_leaves():
     metadata=st.dictionaries(text, json_values, max_size=4),
     amount=st.integers(1, 10**12),
     index=st.integers(1, 10**9),
-    reverses=st.none() | st.just("TX-0000000007"),
+    reverses=st.none() | st.just("TX-0000000007") | text,
+    tx=st.just("TX-0000000042") | text,
 )
-def test_assembly_matches_for_any_content(key, kind, memo, metadata, amount, index, reverses):
+def test_assembly_matches_for_any_content(key, kind, memo, metadata, amount, index, reverses, tx):
     try:
         leaf = build_leaf(
             index=index,
             prev=bytes(range(32)),
-            tx="TX-0000000042",
+            tx=tx,
             key=key,
             kind=kind,
             memo=memo,

@@ -141,7 +141,9 @@ def test_untouched_database_verifies(sealed, verifier):
 
 
 def _tx_at(session, index):
-    return session.scalar(sa.select(Transaction).join(Entry).where(Entry.idx == index))
+    return session.scalar(
+        sa.select(Transaction).join(Entry, Entry.transaction_id == Transaction.id).where(Entry.idx == index)
+    )
 
 
 def _entry_at(session, index):
