@@ -295,6 +295,15 @@ def enqueue(
     return runner().enqueue(name, tuple(args), job_id or job_id_for(name, args), queue, retry)
 
 
+def signal(name: str, *args: Any, queue: str = DEFAULT_QUEUE) -> str | None:
+    """Enqueue ``name`` when running inside an app; elsewhere (scripts) leave it to the sweep."""
+    from flask import has_app_context
+
+    if not has_app_context():
+        return None
+    return enqueue(name, *args, queue=queue)
+
+
 def run_sweeps() -> list[str]:
     """Enqueue every registered sweep; return their job ids."""
     return [enqueue(s.name, queue=s.queue, job_id="sweep-" + job_id_for(s.name, ())) for s in sweeps()]

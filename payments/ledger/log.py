@@ -13,6 +13,7 @@ Checkpoints are C2SP tlog-checkpoints in signed notes, emitted when the log has 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -50,39 +51,76 @@ def _state(session: Session) -> LogState:
 
 def current_size(session: Session) -> int:
     """Return the number of sequenced entries."""
-    state = session.get(LogState, 1)
-    return state.size if state is not None else 0
+    size = session.connection().scalar(sa.select(LogState.size).where(LogState.id == 1))
+    return int(size) if size is not None else 0
 
 
 def fetch_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
     """Return subtree hashes: stored ones (level >= STORED_LEVEL) read, lower ones rebuilt.
 
     A node below ``STORED_LEVEL`` covers at most ``2**(STORED_LEVEL-1)`` leaves, so it is
-    hashed from its leaf hashes, fetched in the same query as the other leaves a proof needs.
+    hashed from its leaf hashes. Everything comes back in one round trip: a UNION ALL of index
+    lookups, one per level.
     """
     wanted = sorted(set(nodes))
-    out: dict[merkle.Node, bytes] = {}
     low = [(level, idx) for level, idx in wanted if level < STORED_LEVEL]
-    upper = [(level, idx) for level, idx in wanted if level >= STORED_LEVEL]
+    by_level: dict[int, list[int]] = {}
+    for level, idx in wanted:
+        if level >= STORED_LEVEL:
+            by_level.setdefault(level, []).append(idx)
     leaf_indexes = sorted({i for level, idx in low for i in range(idx << level, (idx + 1) << level)})
-    leaves: dict[int, bytes] = {}
-    for i in range(0, len(leaf_indexes), _CHUNK):
-        rows = session.execute(
-            sa.select(Entry.idx, Entry.leaf_hash).where(Entry.idx.in_(leaf_indexes[i : i + _CHUNK]))
-        )
-        leaves.update({idx: h for idx, h in rows})
+    upper = [(level, idx) for level, indexes in by_level.items() for idx in indexes]
+    found = _read_hashes(session, leaf_indexes, upper)
+    wanted_set = set(wanted)
+    out = {node: h for node, h in found.items() if node in wanted_set}
     for level, idx in low:
-        span = [leaves.get(i) for i in range(idx << level, (idx + 1) << level)]
+        span = [found.get((0, i)) for i in range(idx << level, (idx + 1) << level)]
         if all(h is not None for h in span):
             out[(level, idx)] = merkle.root(cast(list[bytes], span))
+    return out
+
+
+def _read_hashes(
+    session: Session, leaf_indexes: list[int], upper: list[merkle.Node]
+) -> dict[merkle.Node, bytes]:
+    """Read leaf hashes and stored node hashes in one round trip."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # Constant SQL with array parameters: psycopg prepares it once, so the server does not
+        # plan a statement shaped by each proof's number of nodes.
+        rows = conn.execute(
+            _READ_HASHES_PG,
+            {
+                "leaves": leaf_indexes,
+                "levels": [n[0] for n in upper],
+                "idxs": [n[1] for n in upper],
+            },
+        )
+        return {(level, idx): h for level, idx, h in rows}
+    found: dict[merkle.Node, bytes] = {}
+    for i in range(0, len(leaf_indexes), _CHUNK):
+        rows = conn.execute(
+            sa.select(Entry.idx, Entry.leaf_hash).where(Entry.idx.in_(leaf_indexes[i : i + _CHUNK]))
+        )
+        found.update({(0, idx): h for idx, h in rows})
     for i in range(0, len(upper), _CHUNK):
-        node_rows = session.execute(
+        rows = conn.execute(
             sa.select(Node.level, Node.idx, Node.hash).where(
                 sa.tuple_(Node.level, Node.idx).in_(upper[i : i + _CHUNK])
             )
         )
-        out.update({(level, idx): h for level, idx, h in node_rows})
-    return out
+        found.update({(level, idx): h for level, idx, h in rows})
+    return found
+
+
+_READ_HASHES_PG = sa.text(
+    "SELECT 0 AS level, e.idx, e.leaf_hash FROM ledger_entries AS e "
+    "WHERE e.idx = ANY(CAST(:leaves AS bigint[])) "
+    "UNION ALL "
+    "SELECT n.level, n.idx, n.hash FROM ledger_nodes AS n "
+    "JOIN unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx) "
+    "ON n.level = w.level AND n.idx = w.idx"
+)
 
 
 def load_frontier(session: Session, size: int) -> merkle.CompactRange:
@@ -313,19 +351,33 @@ def entries(session: Session, *, from_index: int = 0, limit: int = 100) -> list[
 
 
 def inclusion(session: Session, index: int, tree_size: int | None = None) -> dict[str, Any]:
-    """Return entry ``index`` and its inclusion proof in a tree (default: the last checkpoint's)."""
+    """Return entry ``index`` and its inclusion proof in a tree (default: the last checkpoint's).
+
+    The leaf is assembled from the content stored when the transaction was posted (the bytes
+    that were hashed) rather than rebuilt from its rows, so a proof costs four small queries.
+    """
     size = _resolve_size(session, tree_size)
     if not 0 <= index < size:
         raise EntryNotFound(f"Entry {index} is not in a tree of size {size}.")
     plan = merkle.inclusion_proof_nodes(index, size)
     frontier = merkle.frontier_nodes(size)
-    stored = fetch_nodes(session, [*merkle.plan_nodes(plan), *frontier])
-    (entry,) = entries(session, from_index=index, limit=1)
+    around = [(0, index), (0, index - 1)] if index else [(0, index)]
+    stored = fetch_nodes(session, [*merkle.plan_nodes(plan), *frontier, *around])
+    row = session.execute(
+        sa.select(Transaction.id, Transaction.leaf_content, Transaction.reverses_id)
+        .join(Entry, Entry.transaction_id == Transaction.id)
+        .where(Entry.idx == index)
+    ).one()
+    prev = stored[(0, index - 1)] if index else GENESIS_PREV
+    reverses = public_id(row.reverses_id) if row.reverses_id is not None else None
+    data = assemble_leaf(index, prev, row.leaf_content, public_id(row.id), reverses)
+    if merkle.leaf_hash(data) != stored[(0, index)]:
+        raise CorruptEntry(f"Entry {index} no longer matches its stored leaf hash.", index=index)
     return {
         "index": index,
         "tree_size": size,
-        "leaf": entry.leaf,
-        "leaf_hash": entry.leaf_hash,
+        "leaf": json.loads(data),
+        "leaf_hash": stored[(0, index)],
         "proof": merkle.proof_from_nodes(plan, stored),
         "root": merkle.fold_nodes([stored[n] for n in frontier]),
     }

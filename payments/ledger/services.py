@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from chopay import jobs
 from chopay.db import bulk_insert, reserve_ids, transaction, utcnow
 from payments.ledger import domain
 from payments.ledger.canonical import leaf_content
@@ -337,13 +338,8 @@ def balance(session: Session, code: str, at: dt.datetime | int | None = None) ->
 
 
 def _request_sequencing() -> None:
-    """Ask for a sequencer run now that new transactions are committed (when jobs are wired)."""
-    from flask import has_app_context
-
-    if has_app_context():
-        from chopay import jobs
-
-        jobs.enqueue(SEQUENCE_JOB, queue="ledger")
+    """Ask for a sequencer run now that new transactions are committed."""
+    jobs.signal(SEQUENCE_JOB, queue="ledger")
 
 
 SEQUENCE_JOB = "payments.ledger.jobs.sequence"

@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from payments.ledger.canonical import GENESIS_PREV, canonical_json, check_leaf
-from payments.ledger.merkle import EMPTY_ROOT, CompactRange
+from payments.ledger.merkle import EMPTY_ROOT, CompactRange, range_nodes
 from payments.ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint
 
 __all__ = ["VerifyResult", "checkpoint_line", "entry_line", "main", "verify_export"]
@@ -252,15 +252,9 @@ def _levels(first: int, hashes: list[bytes]) -> list[tuple[int, list[bytes]]]:
 
 def _tile(levels: list[tuple[int, list[bytes]]], begin: int, end: int) -> tuple[tuple[int, bytes], ...]:
     out = []
-    pos = begin
-    while pos < end:
-        width = 1 << ((end - pos).bit_length() - 1)
-        if pos:
-            width = min(width, pos & -pos)
-        level = width.bit_length() - 1
+    for level, index in range_nodes(begin, end):
         start, nodes = levels[level]
-        out.append((level, nodes[(pos >> level) - start]))
-        pos += width
+        out.append((level, nodes[index - start]))
     return tuple(out)
 
 

@@ -81,3 +81,13 @@ def test_create_app_applies_the_body_limit(tmp_path: Path, monkeypatch: pytest.M
         assert app.config["CHOPAY"].data_dir == tmp_path
     finally:
         get_db(app).engine.dispose()
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = {
+        line.split("|")[1].strip().strip("`") for line in readme.splitlines() if line.startswith("| `CHOPAY_")
+    }
+    assert table == {name for name, _, _ in SETTINGS}
+    settable = {f"CHOPAY_{f.name.upper()}" for f in fields(Settings) if f.name != "extra"}
+    assert settable == table
