@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 23:43:38.452876
+Create Date: 2026-11-27 00:04:22.449269
 """
 
 from collections.abc import Sequence
@@ -129,14 +129,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ledger_postings", schema=None) as batch_op:
         batch_op.create_index("ix_ledger_postings_account_tx", ["account_id", "transaction_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_ledger_postings_transaction_id"), ["transaction_id"], unique=False
-        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("ledger_postings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ledger_postings_transaction_id"))
         batch_op.drop_index("ix_ledger_postings_account_tx")
 
     op.drop_table("ledger_postings")

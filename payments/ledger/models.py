@@ -65,7 +65,8 @@ class Posting(Base):
     __tablename__ = "ledger_postings"
 
     id: Mapped[intpk]
-    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transactions.id"), index=True)
+    # (transaction_id, seq) is unique, and that index also serves lookups by transaction.
+    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transactions.id"))
     seq: Mapped[int] = mapped_column(sa.SmallInteger)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_accounts.id"))
     amount: Mapped[Money]
