@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
@@ -118,22 +118,41 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take a snapshot without blocking anyone (WAL); writers take the lock up front.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
 
 class Database:
-    """The engine and session factory of one app."""
+    """The engine and session factories of one app.
+
+    ``read_sessionmaker`` serves requests that only read (GET, HEAD, long exports): on SQLite
+    its transactions are deferred snapshots that never hold the write lock.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker: sessionmaker[Session] = sessionmaker(
+            self.engine.execution_options(read_only=True), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Open a session outside a request (jobs, commands); close it afterwards."""
         with self.sessionmaker() as s:
             yield s
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """Open a session for reading only; close it afterwards."""
+        with self.read_sessionmaker() as s:
+            yield s
+
+    def bind_to(self, connection: sa.Connection) -> None:
+        """Make every session join ``connection``'s transaction through savepoints (tests)."""
+        for factory in (self.sessionmaker, self.read_sessionmaker):
+            factory.configure(bind=connection, join_transaction_mode="create_savepoint")
 
     def ping(self) -> None:
         """Run a trivial query; raise if the database does not answer.
@@ -193,8 +212,11 @@ def copy_rows(
             session.execute(table.insert(), rows)
         return
     json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.JSON)]
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+    driver = session.connection().connection.driver_connection
+    with (
+        driver.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
         if json_at:
 
             def write(values: Sequence[Any]) -> None:
@@ -218,7 +240,7 @@ def reserve_ids(session: Session, model: type[Base], count: int) -> list[int]:
                 {"t": table.name, "n": count},
             )
         )
-    # SQLite writers are serialised (BEGIN IMMEDIATE), so the next ids are simply max + 1 ...
+    # SQLite writers are serialised (BEGIN IMMEDIATE), so the next ids are max(id) + 1 onwards.
     start = session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))) or 0
     return list(range(start + 1, start + 1 + count))
 
@@ -253,9 +275,14 @@ def get_db(app: Flask | None = None) -> Database:
 
 
 def session() -> Session:
-    """Return the session of the current request or app context, opening it on first use."""
+    """Return the session of the current request or app context, opening it on first use.
+
+    GET and HEAD requests get a read-only session.
+    """
     s: Session | None = g.get("chopay_session")
     if s is None:
-        s = get_db().sessionmaker()
+        database = get_db()
+        reading = has_request_context() and request.method in {"GET", "HEAD"}
+        s = (database.read_sessionmaker if reading else database.sessionmaker)()
         g.chopay_session = s
     return s

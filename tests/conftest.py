@@ -100,7 +100,7 @@ def app(settings: Settings, connection: Connection) -> Iterator[Flask]:
     """Create an app whose sessions all join the test's rolled-back transaction."""
     application = create_app(settings)
     application.config["TESTING"] = True
-    get_db(application).sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+    get_db(application).bind_to(connection)
     yield application
     # Probes such as /readyz use the app's own engine; close what they opened.
     get_db(application).engine.dispose()

@@ -166,7 +166,7 @@ def export(args: dict[str, Any]) -> Response:
     database = db.get_db()
 
     def generate() -> Any:
-        with database.session() as s:
+        with database.read_session() as s:
             yield from log.export_lines(s, from_index=args["from_index"])
 
     return Response(

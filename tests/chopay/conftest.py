@@ -53,7 +53,7 @@ def make_app(database_url: str, tmp_path: Path, connection: Connection) -> Itera
         }
         application = create_app(from_env({}, **(values | overrides)))
         application.config["TESTING"] = True
-        get_db(application).sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+        get_db(application).bind_to(connection)
         made.append(application)
         return application
 
