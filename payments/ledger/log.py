@@ -40,11 +40,12 @@ _CHUNK = 500
 
 def _state(session: Session) -> LogState:
     """Lock and return the log state row, creating it on first use."""
-    state = session.get(LogState, 1, with_for_update=True)
+    # populate_existing: another sequencer may have moved the log since this session last looked.
+    state = session.get(LogState, 1, with_for_update=True, populate_existing=True)
     if state is None:
         session.add(LogState(id=1, size=0, root=merkle.root([]), updated_at=utcnow()))
         session.flush()
-        state = session.get(LogState, 1, with_for_update=True)
+        state = session.get(LogState, 1, with_for_update=True, populate_existing=True)
         assert state is not None
     return state
 

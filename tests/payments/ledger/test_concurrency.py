@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from chopay.db import get_db
 from payments.ledger import log, services
 from payments.ledger.domain import Posting, TransactionSpec
-from payments.ledger.models import Account
+from payments.ledger.models import Account, Entry
 from payments.ledger.models import Posting as PostingRow
 
 HOT = ["hot:a", "hot:b", "hot:c"]
@@ -61,3 +61,26 @@ def test_many_threads_on_hot_accounts(committed_app):
         # Sequencing after concurrent commits still yields one gap-free order.
         assert log.sequence(s) == threads_n * per_thread
         assert log.current_size(s) == threads_n * per_thread
+
+
+def test_two_sequencers_taking_turns_keep_one_gap_free_log(committed_app):
+    database = get_db(committed_app)
+    with database.session() as a, database.session() as b:
+        for code in HOT[:2]:
+            services.create_account(a, code=code, kind="asset")
+
+        def post(s, key):
+            services.post(
+                s, TransactionSpec(key, "journal", "turns", [Posting(HOT[0], 5), Posting(HOT[1], -5)])
+            )
+
+        post(a, "a1")
+        assert log.sequence(a) == 1  # a now holds the log state in its identity map
+        post(b, "b1")
+        post(b, "b2")
+        assert log.sequence(b) == 2
+        post(a, "a2")
+        assert log.sequence(a) == 1  # must see b's entries, not its own stale size
+        indexes = list(a.scalars(sa.select(Entry.idx).order_by(Entry.idx)))
+        assert indexes == [0, 1, 2, 3]
+        assert log.current_size(a) == 4
