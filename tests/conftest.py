@@ -53,7 +53,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'chopay-test.db'}"
     else:
         if not PG_URL:
-            pytest.skip(NO_PG)
+            pytest.skip(reason=NO_PG)
         url = PG_URL
         _reset_postgres(url)
     migrate.upgrade(url)
@@ -162,7 +162,7 @@ def admin_headers(make_token: Callable[..., str]) -> dict[str, str]:
 def redis_url() -> str:
     """Return the test Redis URL, emptied, or skip."""
     if not REDIS_URL:
-        pytest.skip(NO_REDIS)
+        pytest.skip(reason=NO_REDIS)
     from redis import Redis
 
     Redis.from_url(REDIS_URL).flushdb()

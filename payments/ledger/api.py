@@ -15,6 +15,7 @@ from chopay.idempotency import HEADER, OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, page, page_schema
 from payments.ledger import keys, log, schemas, services
 from payments.ledger.domain import Posting, TransactionSpec
+from payments.ledger.models import Transaction
 
 blp = Blueprint(
     "ledger",
@@ -124,7 +125,7 @@ def balance(args: dict[str, Any], code: str) -> dict[str, Any]:
 @blp.arguments(schemas.TransactionIn)
 @blp.response(201, schemas.TransactionOut)
 @blp.doc(parameters=[OPENAPI_PARAMETER])
-def post_transaction(data: dict[str, Any]) -> dict[str, Any]:
+def post_transaction(data: dict[str, Any]) -> Transaction:
     """Post a manual journal entry (opening balances, corrections)."""
     spec = TransactionSpec(
         idempotency_key=_request_key("manual"),
@@ -134,15 +135,15 @@ def post_transaction(data: dict[str, Any]) -> dict[str, Any]:
         occurred_at=data["occurred_at"],
         metadata=data["metadata"],
     )
-    return services.transaction_view(services.post(db.session(), spec))
+    return services.post(db.session(), spec)
 
 
 @blp.route("/transactions/<string:tx_id>")
 @auth.roles(*READERS)
 @blp.response(200, schemas.TransactionOut)
-def get_transaction(tx_id: str) -> dict[str, Any]:
+def get_transaction(tx_id: str) -> Transaction:
     """Get a transaction by its public id."""
-    return services.transaction_view(services.get_transaction(db.session(), tx_id))
+    return services.get_transaction(db.session(), tx_id)
 
 
 @blp.route("/transactions/<string:tx_id>/reverse", methods=["POST"])
@@ -151,10 +152,9 @@ def get_transaction(tx_id: str) -> dict[str, Any]:
 @blp.arguments(schemas.ReversalIn)
 @blp.response(201, schemas.TransactionOut)
 @blp.doc(parameters=[OPENAPI_PARAMETER])
-def reverse(data: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def reverse(data: dict[str, Any], tx_id: str) -> Transaction:
     """Reverse a transaction with its mirror entry; a transaction is reversed at most once."""
-    tx = services.reverse(db.session(), tx_id, key=_request_key("reversal"), reason=data["reason"])
-    return services.transaction_view(tx)
+    return services.reverse(db.session(), tx_id, key=_request_key("reversal"), reason=data["reason"])
 
 
 @blp.route("/export")

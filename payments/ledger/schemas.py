@@ -8,7 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from payments.ledger.domain import MAX_AMOUNT, AccountKind
+from payments.ledger.domain import MAX_AMOUNT, AccountKind, public_id
 
 
 class HexBytes(ma.fields.Field):  # type: ignore[type-arg]
@@ -65,20 +65,28 @@ class ReversalIn(ma.Schema):
 
 
 class PostingOut(ma.Schema):
-    account = ma.fields.String()
+    account = ma.fields.Function(lambda p: p.account.code)
     amount = ma.fields.Integer()
 
 
 class TransactionOut(ma.Schema):
-    id = ma.fields.String(metadata={"description": "Public transaction id"})
+    """A ledger transaction, dumped from its model."""
+
+    id = ma.fields.Function(lambda tx: public_id(tx.id), metadata={"description": "Public transaction id"})
     idempotency_key = ma.fields.String()
     kind = ma.fields.String()
     memo = ma.fields.String()
     occurred_at = ma.fields.DateTime()
-    metadata = ma.fields.Dict()
+    metadata = ma.fields.Dict(attribute="meta")
     postings = ma.fields.List(ma.fields.Nested(PostingOut))
-    reverses = ma.fields.String(allow_none=True)
-    log_index = ma.fields.Integer(allow_none=True, metadata={"description": "Null until sequenced"})
+    reverses = ma.fields.Function(
+        lambda tx: public_id(tx.reverses_id) if tx.reverses_id else None, allow_none=True
+    )
+    log_index = ma.fields.Function(
+        lambda tx: tx.entry.idx if tx.entry is not None else None,
+        allow_none=True,
+        metadata={"description": "Null until sequenced"},
+    )
     created_at = ma.fields.DateTime()
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -343,19 +342,3 @@ def _request_sequencing() -> None:
 
 
 SEQUENCE_JOB = "payments.ledger.jobs.sequence"
-
-
-def transaction_view(tx: Transaction) -> dict[str, Any]:
-    """Return a transaction as plain data for responses."""
-    return {
-        "id": domain.public_id(tx.id),
-        "idempotency_key": tx.idempotency_key,
-        "kind": tx.kind,
-        "memo": tx.memo,
-        "occurred_at": tx.occurred_at,
-        "metadata": tx.meta,
-        "postings": [{"account": p.account.code, "amount": p.amount} for p in tx.postings],
-        "reverses": domain.public_id(tx.reverses_id) if tx.reverses_id else None,
-        "log_index": tx.entry.idx if tx.entry is not None else None,
-        "created_at": tx.created_at,
-    }
