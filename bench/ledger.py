@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ledger_offline import measure_offline_verify  # noqa: E402
 from chopay import migrate  # noqa: E402
 from chopay.db import Database  # noqa: E402
-from payments.ledger import log, services  # noqa: E402
+from payments.ledger import sequencer, services, tree  # noqa: E402
 from payments.ledger.domain import Posting, TransactionSpec  # noqa: E402
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -119,21 +119,21 @@ def main(argv: list[str]) -> int:
 
     with db.session() as s:
         t0 = time.perf_counter()
-        added = log.sequence(s)
+        added = sequencer.sequence(s)
         results["sequencer_leaves_per_s"] = round(added / (time.perf_counter() - t0))
 
     if args.entries > args.posting:
         post(db, args.posting, args.entries - args.posting)
         with db.session() as s:
-            log.sequence(s)
+            sequencer.sequence(s)
     with db.session() as s:
-        size = log.current_size(s)
+        size = tree.current_size(s)
         rng = random.Random(7)
         samples = []
         for _ in range(1000):
             index = rng.randrange(size)
             t0 = time.perf_counter()
-            proof = log.inclusion(s, index, size)
+            proof = tree.inclusion(s, index, size)
             samples.append((time.perf_counter() - t0) * 1000)
             s.rollback()
         assert proof["tree_size"] == size

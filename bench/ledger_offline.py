@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from payments.ledger.canonical import GENESIS_PREV, canonical_json, check_leaf
+from payments.ledger.export import checkpoint_line
 from payments.ledger.merkle import CompactRange, leaf_hash
 from payments.ledger.note import Checkpoint, Signer, sign_checkpoint
-from payments.ledger.verify import checkpoint_line, verify_export
+from payments.ledger.verify import verify_export
 
 TARGET_ENTRIES_PER_SECOND = 200_000
 ORIGIN = "bench.chopay.test/ledger"

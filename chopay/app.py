@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from flask import Flask
 
-from chopay import api, db, errors, health, jobs, logs, metrics
+from chopay import api, auth, db, errors, health, jobs, logs, metrics, users_api
 from chopay.config import Settings, from_env
-
-# Blueprints of every feature, registered in this order.
-BLUEPRINTS = (
-    "chopay.users_api",
-    "payments.ledger.api",
-)
-
-# Recovery tasks enqueued on every sweep: (job, queue).
-SWEEPS = (("payments.ledger.jobs.sequence", "ledger"),)
+from payments.ledger import api as ledger_api
+from payments.ledger import jobs as ledger_jobs
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -42,9 +34,12 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     db.init_app(app, db.Database(settings.database_url))
     jobs.init_app(app, settings.redis_url if not settings.inline_jobs else None, settings.sweep_interval)
     health.init_app(app)
+    auth.init_app(app)  # before api: authenticate before anything reads the request
     smorest = api.init_app(app)
-    for name in BLUEPRINTS:
-        smorest.register_blueprint(importlib.import_module(name).blp)
-    for job, queue in SWEEPS:
-        jobs.register_sweep(job, queue)
+
+    smorest.register_blueprint(users_api.blp)
+    smorest.register_blueprint(ledger_api.blp)
+
+    for sweep in ledger_jobs.sweeps(settings):
+        jobs.register_sweep(app, sweep)
     return app

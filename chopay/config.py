@@ -25,7 +25,8 @@ class Settings:
     log_level: str = "INFO"
     bind: str = "127.0.0.1:8000"
     web_workers: int = 1
-    web_threads: int = 4
+    web_threads: int = 64
+    read_timeout: float = 10.0
     max_body_bytes: int = 10 * MIB
     keys_dir: Path = Path("var/keys")
     ledger_origin: str = "chopay.local/ledger"
@@ -106,7 +107,8 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("CHOPAY_LOG_LEVEL", "INFO", "Log level of the JSON log lines on stderr."),
     ("CHOPAY_BIND", "127.0.0.1:8000", "Address `chopay serve` listens on."),
     ("CHOPAY_WEB_WORKERS", "1", "gunicorn worker processes."),
-    ("CHOPAY_WEB_THREADS", "4", "Threads per gunicorn worker."),
+    ("CHOPAY_WEB_THREADS", "64", "Threads per gunicorn worker (each slow client holds one while it sends)."),
+    ("CHOPAY_READ_TIMEOUT", "10", "Seconds a started request may wait for more of its body before a 400."),
     ("CHOPAY_MAX_BODY_BYTES", "10485760", "Largest accepted request body (413 above it)."),
     ("CHOPAY_KEYS_DIR", "$CHOPAY_DATA_DIR/keys", "Ledger signing key and data-encryption keys."),
     ("CHOPAY_LEDGER_ORIGIN", "chopay.local/ledger", "Origin line of signed ledger checkpoints."),

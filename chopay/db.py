@@ -1,26 +1,39 @@
-"""Database engine, declarative base and the per-request session.
+"""Database engine, declarative base, and the unit of work.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy timeout, and
 ``BEGIN IMMEDIATE`` transactions: taking the write lock up front means a transaction never
 fails half-way when it upgrades from reading to writing. PostgreSQL goes through psycopg 3.
 
-Services receive a session and own the transaction boundary (``with session.begin():``).
-Views get the request's session from :func:`session`; it is closed when the request ends.
+The caller owns the transaction. Services take a session, do their work and flush; they never
+commit. Whoever opened the session commits it once:
+
+* a request: views use :func:`session`; the request commits it after the view when the answer
+  is a success (status < 400) and rolls it back otherwise, so an error leaves no partial write;
+* a job or a command: ``with unit_of_work() as s:`` commits when the block ends and rolls back
+  if it raises.
+
+Work that must wait for the commit (enqueueing a job, publishing an event) is registered with
+:func:`after_commit`; it runs once the data is durable, and a failure there is logged, never
+turned into an error for a caller whose data is already committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+
+log = logging.getLogger("chopay.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -78,25 +91,11 @@ class Base(DeclarativeBase):
     }
 
 
-# Modules whose models make up the schema; Alembic and the drift test import them all.
-MODEL_MODULES = (
-    "chopay.users",
-    "chopay.idempotency",
-    "payments.ledger.models",
-)
-
-
-def import_models() -> sa.MetaData:
-    """Import every model module and return the complete metadata."""
-    import importlib
-
-    for name in MODEL_MODULES:
-        importlib.import_module(name)
-    return Base.metadata
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings chopay relies on for ``url``'s backend."""
+    # Statement parameters are client values (names, references, amounts): they never go into an
+    # exception message, and so never into a log line or a traceback.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _tune_sqlite(engine)
@@ -139,8 +138,14 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """Open a session outside a request (jobs, commands); close it afterwards."""
+        """Open a session that the caller commits itself; close it afterwards."""
         with self.sessionmaker() as s:
+            yield s
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """Open a session, commit it once when the block ends, roll it back if the block raises."""
+        with self.sessionmaker() as s, s.begin():
             yield s
 
     @contextmanager
@@ -169,16 +174,6 @@ class Database:
             cursor.close()
         finally:
             conn.close()
-
-
-@contextmanager
-def transaction(session: Session) -> Iterator[Session]:
-    """Run a unit of work in one transaction, ending any read the session left open first."""
-    if session.in_transaction():
-        # An autobegun read (auth, a lookup) must not swallow the writes that follow.
-        session.commit()
-    with session.begin():
-        yield session
 
 
 def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
@@ -211,23 +206,27 @@ def copy_rows(
         if rows:
             session.execute(table.insert(), rows)
         return
+    import psycopg
+
     json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.JSON)]
     driver = session.connection().connection.driver_connection
-    with (
-        driver.cursor() as cursor,  # type: ignore[union-attr]
-        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        if json_at:
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            if json_at:
 
-            def write(values: Sequence[Any]) -> None:
-                row = list(values)
-                for i in json_at:
-                    row[i] = json.dumps(row[i])
-                copy.write_row(row)
+                def write(values: Sequence[Any]) -> None:
+                    row = list(values)
+                    for i in json_at:
+                        row[i] = json.dumps(row[i])
+                    copy.write_row(row)
 
-            yield write
-        else:
-            yield copy.write_row
+                yield write
+            else:
+                yield copy.write_row
+    except psycopg.IntegrityError as exc:
+        # Raw COPY bypasses SQLAlchemy's error wrapping; callers catch one exception type.
+        raise IntegrityError(statement, None, exc, hide_parameters=True) from exc
 
 
 def reserve_ids(session: Session, model: type[Base], count: int) -> list[int]:
@@ -245,20 +244,57 @@ def reserve_ids(session: Session, model: type[Base], count: int) -> list[int]:
     return list(range(start + 1, start + 1 + count))
 
 
-def end_request_transaction() -> None:
-    """Commit whatever read transaction the request's session still has open.
+_AFTER_COMMIT = "chopay.after_commit"
 
-    Views may lazy-load after a service committed; on SQLite that read holds the write lock, so
-    it must end before other sessions of the same request (e.g. idempotency bookkeeping) write.
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run ``callback`` once ``session``'s transaction has committed; drop it on rollback.
+
+    A callback registered twice in one transaction runs once.
     """
-    s: Session | None = g.get("chopay_session")
-    if s is not None and s.in_transaction():
-        s.commit()
+    callbacks: list[Callable[[], object]] = session.info.setdefault(_AFTER_COMMIT, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            callback()
+        except Exception:
+            # The data is committed; what follows (a job signal, an event) is recovered by the
+            # sweeps, so the caller must not be told that its write failed.
+            log.exception("after-commit task failed", extra={"task": getattr(callback, "__name__", "?")})
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+@contextmanager
+def unit_of_work(database: Database | None = None) -> Iterator[Session]:
+    """Open one unit of work on ``database`` (the current app's by default) and commit it once."""
+    with (database or get_db()).unit_of_work() as s:
+        yield s
 
 
 def init_app(app: Flask, database: Database) -> None:
-    """Attach ``database`` to ``app`` and close the request session at teardown."""
+    """Attach ``database`` to ``app``; commit or roll back each request's session once."""
     app.extensions["chopay.db"] = database
+
+    # Registered after the logging and metrics hooks, so it runs before them: what they record
+    # is the answer after the commit (a failed commit becomes a 500).
+    @app.after_request
+    def _end_unit_of_work(response: Response) -> Response:
+        s: Session | None = g.get("chopay_session")
+        if s is not None and s.in_transaction():
+            if response.status_code < 400:
+                s.commit()
+            else:
+                s.rollback()
+        return response
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:

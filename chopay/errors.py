@@ -8,7 +8,9 @@ Exception tree::
     ├── Forbidden                403  role_forbidden | merchant_forbidden
     ├── NotFound                 404
     ├── Conflict                 409  e.g. idempotency_key_reused
+    ├── Gone                     410  a resource that existed and is no longer served
     ├── UnsupportedMediaType     415
+    ├── TooManyRequests          429  rate_limited
     └── Unprocessable            422  domain rule broken by otherwise well-formed input
 
 Domain packages subclass these. Werkzeug's HTTP exceptions (404 routes, 405, 413, ...) and
@@ -28,6 +30,23 @@ log = logging.getLogger("chopay.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
+# Titles are in sentence case, one per status, whoever raises the error: chopay or the framework.
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
 # Stable codes for errors raised by the framework rather than by chopay code.
 HTTP_CODES = {
     400: "bad_request",
@@ -36,6 +55,7 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_failed",
@@ -55,7 +75,7 @@ class ChopayError(Exception):
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
-    title: ClassVar[str] = "Bad request"
+    title: ClassVar[str] = TITLES[400]
 
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -72,43 +92,55 @@ class ChopayError(Exception):
 class BadRequest(ChopayError):
     status = 400
     code = "bad_request"
-    title = "Bad request"
+    title = TITLES[400]
 
 
 class Unauthorized(ChopayError):
     status = 401
     code = "unauthorized"
-    title = "Unauthorized"
+    title = TITLES[401]
 
 
 class Forbidden(ChopayError):
     status = 403
     code = "forbidden"
-    title = "Forbidden"
+    title = TITLES[403]
 
 
 class NotFound(ChopayError):
     status = 404
     code = "not_found"
-    title = "Not found"
+    title = TITLES[404]
 
 
 class Conflict(ChopayError):
     status = 409
     code = "conflict"
-    title = "Conflict"
+    title = TITLES[409]
 
 
 class UnsupportedMediaType(ChopayError):
     status = 415
     code = "unsupported_media_type"
-    title = "Unsupported media type"
+    title = TITLES[415]
+
+
+class Gone(ChopayError):
+    status = 410
+    code = "gone"
+    title = TITLES[410]
+
+
+class TooManyRequests(ChopayError):
+    status = 429
+    code = "too_many_requests"
+    title = TITLES[429]
 
 
 class Unprocessable(ChopayError):
     status = 422
     code = "unprocessable"
-    title = "Unprocessable request"
+    title = TITLES[422]
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -153,7 +185,7 @@ def from_http_exception(error: HTTPException) -> Response:
             detail = _summarise(messages)
     if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
         extra["allowed"] = sorted(error.valid_methods)  # type: ignore[attr-defined]
-    body = problem(status, code, error.name, detail, **extra)
+    body = problem(status, code, TITLES.get(status, error.name[:1] + error.name[1:].lower()), detail, **extra)
     headers = dict(data.get("headers") or {})
     for name, value in error.get_headers():
         if name.lower() not in {"content-type", "content-length"}:
@@ -187,7 +219,7 @@ def internal_error(error: BaseException) -> Response:
     body = problem(
         500,
         "internal_error",
-        "Internal server error",
+        TITLES[500],
         "The server failed to handle the request. Quote the request id when reporting it.",
     )
     return problem_response(body)

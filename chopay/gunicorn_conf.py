@@ -3,15 +3,25 @@
 Each worker starts its in-process job runner after it has loaded the app (when no Redis is
 configured). SIGTERM stops accepting connections and lets requests in flight finish within
 ``graceful_timeout``.
+
+Slow clients: a gthread worker gives each connection a thread while it reads the request, so
+a client that sends headers or a body slowly (or not at all) holds that thread. chopay answers
+with many threads (``CHOPAY_WEB_THREADS``, 64 by default: a thread waiting on a socket costs
+little) and a read deadline: once a request has started, a body that does not arrive within
+``CHOPAY_READ_TIMEOUT`` seconds ends the request with a 400 and frees the thread. In production
+a buffering proxy in front (nginx with ``proxy_request_buffering on``, the default) hands
+gunicorn only complete requests, as gunicorn's own deployment guide advises.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chopay.config import from_env
+from chopay.logs import redact_url
 
 _settings = from_env()
 
@@ -26,20 +36,36 @@ errorlog = "-"
 loglevel = _settings.log_level.lower()
 
 
+class ReadDeadline:
+    """WSGI middleware: a request's socket reads fail after ``seconds`` without data."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        sock = environ.get("gunicorn.socket")
+        if sock is not None:
+            sock.settimeout(self.seconds)
+        return self.app(environ, start_response)
+
+
 def post_worker_init(worker: Any) -> None:
-    """Start the in-process job runner of this worker's app."""
+    """Start the in-process job runner of this worker's app, and put the read deadline in front."""
     from chopay.jobs import InlineRunner
 
     runner = worker.wsgi.extensions.get("chopay.jobs")
     if isinstance(runner, InlineRunner):
         runner.start()
+    worker.chopay_app = worker.wsgi
+    worker.wsgi = ReadDeadline(worker.wsgi, _settings.read_timeout)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
     """Stop the in-process job runner so the worker exits promptly."""
     from chopay.jobs import InlineRunner
 
-    app = getattr(worker, "wsgi", None)
+    app = getattr(worker, "chopay_app", None)
     runner = app.extensions.get("chopay.jobs") if app is not None else None
     if isinstance(runner, InlineRunner):
         runner.stop()
@@ -62,7 +88,7 @@ def when_ready(server: Any) -> None:
             f'{token_file})" {base}/v1/users/me)'
         )
     jobs = (
-        "Redis (" + str(_settings.redis_url) + ")"
+        "Redis (" + redact_url(str(_settings.redis_url)) + ")"
         if not _settings.inline_jobs
         else "in-process worker thread"
     )

@@ -4,15 +4,23 @@ A job is a module-level function named by its dotted path (``"payments.ledger.jo
 that takes ids and primitives, re-reads its state from the database and is safe to run twice.
 The queue carries signals only; the database is the source of truth.
 
-* With ``CHOPAY_REDIS_URL`` set, :func:`enqueue` puts the job on an rq queue for ``chopay
-  worker`` processes. A job whose deterministic id is already queued or running is not added
-  again.
-* Without it, :class:`InlineRunner` executes the same functions on a thread inside the web
-  process (``chopay serve`` starts it), with the same de-duplication and retry intervals.
+Enqueuing coalesces: while a run of the same job with the same arguments (its deterministic
+id, :func:`job_id_for`) is waiting to start, enqueuing it again adds nothing, because that run
+will read everything committed so far. Once a run has *started*, a new enqueue queues another
+run after it. So a signal is never lost: every change committed before an enqueue is seen by a
+run that starts after it.
 
-Sweeps are recovery tasks that later features register with :func:`register_sweep`; the runner
-(or ``chopay worker``) enqueues each of them every ``CHOPAY_SWEEP_INTERVAL`` seconds, so work
-interrupted by a crash or a lost Redis is picked up again.
+* With ``CHOPAY_REDIS_URL`` set, :func:`enqueue` puts the job on an rq queue for ``chopay
+  worker`` processes. A short-lived marker key in Redis (``chopay:queued:<id>``) says that a
+  run is waiting; the run deletes it as it starts (and sets it again when rq schedules a retry).
+* Without it, :class:`InlineRunner` executes the same functions on a thread inside the web
+  process (``chopay serve`` starts it), with the same coalescing and retry intervals.
+
+Sweeps are periodic tasks that features register (:func:`register_sweep`): recovery of
+unfinished work every ``CHOPAY_SWEEP_INTERVAL`` seconds, or a faster timer with a cheap ``due``
+check (sealing the ledger). The runner's sweep thread, or ``chopay worker``, enqueues each of
+them once at start-up (so that work interrupted by a crash resumes within seconds) and then
+whenever its interval has passed.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import queue as queue_mod
 import re
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,23 +68,60 @@ def job_id_for(name: str, args: Sequence[Any]) -> str:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A recovery task enqueued periodically."""
+    """A task enqueued periodically, and once when the runner starts."""
 
     name: str
     queue: str = DEFAULT_QUEUE
+    every: float | None = None
+    """Seconds between runs; None means ``CHOPAY_SWEEP_INTERVAL``."""
+    due: Callable[[], bool] | None = None
+    """A cheap check, run in an app context, that says whether the task has work to do."""
 
 
-_SWEEPS: dict[str, Sweep] = {}
+def register_sweep(app: Flask, sweep: Sweep) -> None:
+    """Register ``sweep`` on ``app``; a sweep registered twice (same name and interval) runs once."""
+    registry: dict[tuple[str, float | None], Sweep] = app.extensions.setdefault("chopay.sweeps", {})
+    registry[(sweep.name, sweep.every)] = sweep
 
 
-def register_sweep(name: str, queue: str = DEFAULT_QUEUE) -> None:
-    """Register the job ``name`` (no arguments) to run on every sweep."""
-    _SWEEPS[name] = Sweep(name, queue)
+def sweeps(app: Flask | None = None) -> list[Sweep]:
+    """Return the sweeps registered on ``app`` (the current app by default)."""
+    target = app if app is not None else current_app
+    return list(target.extensions.get("chopay.sweeps", {}).values())
 
 
-def sweeps() -> list[Sweep]:
-    """Return the registered sweeps."""
-    return list(_SWEEPS.values())
+class SweepLoop:
+    """Enqueue every sweep at start, then each one whenever its interval has passed."""
+
+    def __init__(self, app: Flask, default_every: float) -> None:
+        self.app = app
+        self.default_every = default_every
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set."""
+        next_at: dict[Sweep, float] = {}
+        while not stop.is_set():
+            now = time.monotonic()
+            with self.app.app_context():
+                for sweep in sweeps(self.app):
+                    if next_at.get(sweep, now) <= now:  # a sweep not seen before fires at once
+                        next_at[sweep] = now + (sweep.every or self.default_every)
+                        self._fire(sweep)
+            wake = min(next_at.values(), default=now + self.default_every)
+            stop.wait(max(0.01, wake - time.monotonic()))
+
+    def _fire(self, sweep: Sweep) -> None:
+        try:
+            if sweep.due is None or sweep.due():
+                enqueue(sweep.name, queue=sweep.queue, job_id=_sweep_id(sweep))
+        except Exception:
+            # A sweep that cannot be checked or enqueued now (database or Redis down) is tried
+            # again at its next interval; the loop itself must keep running.
+            log.exception("sweep failed", extra={"sweep": sweep.name})
+
+
+def _sweep_id(sweep: Sweep) -> str:
+    return "sweep-" + job_id_for(sweep.name, ())
 
 
 class Runner(Protocol):
@@ -101,29 +147,38 @@ class _Pending:
 
 
 class InlineRunner:
-    """Run jobs on a thread inside this process, in due order, one at a time."""
+    """Run jobs on threads inside this process: one per queue, each in due order, one at a time.
+
+    A queue of its own per thread means that a long job (a payout chunk) never holds up a short
+    one on another queue (the ledger's sequencer).
+    """
 
     def __init__(self, app: Flask, sweep_interval: float) -> None:
         self.app = app
         self.sweep_interval = sweep_interval
-        self._heap: queue_mod.PriorityQueue[_Pending] = queue_mod.PriorityQueue()
+        self._heaps: dict[str, queue_mod.PriorityQueue[_Pending]] = {
+            name: queue_mod.PriorityQueue() for name in QUEUES
+        }
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._seq = 0
         self._counts: Counter[tuple[str, str]] = Counter()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._sweeper: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def enqueue(self, name: str, args: tuple[Any, ...], job_id: str, queue: str, retry: Sequence[int]) -> str:
-        with self._lock:
-            if job_id in self._pending:
-                return job_id
-            self._pending.add(job_id)
-            self._seq += 1
-            self._counts[(queue, "queued")] += 1
-            self._heap.put(_Pending(time.monotonic(), self._seq, job_id, name, args, queue, retry))
+        self._put(_Pending(time.monotonic(), 0, job_id, name, args, queue, retry), coalesce=True)
         return job_id
+
+    def _put(self, item: _Pending, coalesce: bool = False) -> None:
+        with self._lock:
+            if coalesce and item.job_id in self._pending:
+                return
+            self._pending.add(item.job_id)
+            self._seq += 1
+            item.seq = self._seq
+            self._counts[(item.queue, "queued" if item.attempt == 0 else "retried")] += 1
+            self._heaps.setdefault(item.queue, queue_mod.PriorityQueue()).put(item)
 
     def counts(self) -> dict[tuple[str, str], int]:
         with self._lock:
@@ -133,20 +188,27 @@ class InlineRunner:
         return None
 
     def run_pending(self, timeout: float = 30.0) -> int:
-        """Run every job that is due, including jobs they enqueue; return how many ran."""
+        """Run every job that is due on any queue, including jobs they enqueue; return how many ran."""
         ran = 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                item = self._heap.get_nowait()
-            except queue_mod.Empty:
-                return ran
-            if item.due > time.monotonic():
-                self._heap.put(item)
+            item = next((i for i in map(self._take_due, list(self._heaps)) if i is not None), None)
+            if item is None:
                 return ran
             self._execute(item)
             ran += 1
         return ran
+
+    def _take_due(self, queue: str) -> _Pending | None:
+        heap = self._heaps[queue]
+        try:
+            item = heap.get_nowait()
+        except queue_mod.Empty:
+            return None
+        if item.due > time.monotonic():
+            heap.put(item)
+            return None
+        return item
 
     def _execute(self, item: _Pending) -> None:
         with self._lock:
@@ -158,23 +220,19 @@ class InlineRunner:
         except Exception:
             log.exception("job failed", extra={"job_id": item.job_id, "attempt": item.attempt + 1})
             if item.attempt < len(item.retry):
-                delay = item.retry[item.attempt]
-                with self._lock:
-                    self._pending.add(item.job_id)
-                    self._seq += 1
-                    self._counts[(item.queue, "retried")] += 1
-                    self._heap.put(
-                        _Pending(
-                            time.monotonic() + delay,
-                            self._seq,
-                            item.job_id,
-                            item.name,
-                            item.args,
-                            item.queue,
-                            item.retry,
-                            item.attempt + 1,
-                        )
+                retry_at = time.monotonic() + item.retry[item.attempt]
+                self._put(
+                    _Pending(
+                        retry_at,
+                        0,
+                        item.job_id,
+                        item.name,
+                        item.args,
+                        item.queue,
+                        item.retry,
+                        item.attempt + 1,
                     )
+                )
             else:
                 with self._lock:
                     self._counts[(item.queue, "failed")] += 1
@@ -183,35 +241,43 @@ class InlineRunner:
             self._counts[(item.queue, "finished")] += 1
 
     def start(self) -> None:
-        """Start the worker and sweeper threads (idempotent)."""
-        if self._thread is not None:
+        """Start one worker thread per queue and the sweep thread (idempotent)."""
+        if self._threads:
             return
-        self._thread = threading.Thread(target=self._work, name="chopay-jobs", daemon=True)
-        self._sweeper = threading.Thread(target=self._sweep_loop, name="chopay-sweeps", daemon=True)
-        self._thread.start()
-        self._sweeper.start()
+        self._threads = [
+            threading.Thread(target=self._work, args=(name,), name=f"chopay-jobs-{name}", daemon=True)
+            for name in self._heaps
+        ]
+        self._threads.append(threading.Thread(target=self._sweep_loop, name="chopay-sweeps", daemon=True))
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Ask the threads to stop after the current job."""
+        """Ask the threads to stop after their current job."""
         self._stop.set()
 
-    def _work(self) -> None:
+    def join(self, timeout: float) -> bool:
+        """Wait for the threads to end; tell whether they all did."""
+        for thread in self._threads:
+            thread.join(timeout)
+        return not any(t.is_alive() for t in self._threads)
+
+    def _work(self, queue: str) -> None:
+        heap = self._heaps[queue]
         while not self._stop.is_set():
             try:
-                item = self._heap.get(timeout=0.2)
+                item = heap.get(timeout=0.2)
             except queue_mod.Empty:
                 continue
             wait = item.due - time.monotonic()
             if wait > 0:
-                self._heap.put(item)
+                heap.put(item)
                 self._stop.wait(min(wait, 0.2))
                 continue
             self._execute(item)
 
     def _sweep_loop(self) -> None:
-        while not self._stop.wait(self.sweep_interval):
-            with self.app.app_context():
-                run_sweeps()
+        SweepLoop(self.app, self.sweep_interval).run(self._stop)
 
 
 class RedisRunner:
@@ -230,28 +296,25 @@ class RedisRunner:
 
     def enqueue(self, name: str, args: tuple[Any, ...], job_id: str, queue: str, retry: Sequence[int]) -> str:
         from rq import Retry
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job, JobStatus
 
+        marker = MARKER_PREFIX + job_id
+        if not self.connection.set(marker, queue, nx=True, ex=MARKER_TTL):
+            return job_id  # a run is already waiting to start; it will see this signal's data
         try:
-            existing = Job.fetch(job_id, connection=self.connection)
-            if existing.get_status() in {
-                JobStatus.QUEUED,
-                JobStatus.STARTED,
-                JobStatus.SCHEDULED,
-                JobStatus.DEFERRED,
-            }:
-                return job_id
-        except NoSuchJobError:
-            pass
-        self.queue(queue).enqueue(
-            name,
-            *args,
-            job_id=job_id,
-            retry=Retry(max=len(retry), interval=list(retry)) if retry else None,
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-        )
+            self.queue(queue).enqueue(
+                run_marked,
+                marker,
+                name,
+                *args,
+                job_id=f"{job_id}--{uuid.uuid4().hex[:12]}",
+                retry=Retry(max=len(retry), interval=list(retry)) if retry else None,
+                result_ttl=3600,
+                failure_ttl=7 * 24 * 3600,
+                description=name,
+            )
+        except BaseException:
+            self.connection.delete(marker)
+            raise
         return job_id
 
     def counts(self) -> dict[tuple[str, str], int]:
@@ -267,6 +330,29 @@ class RedisRunner:
 
     def ping(self) -> None:
         self.connection.ping()
+
+
+MARKER_PREFIX = "chopay:queued:"
+# A marker outlives its run only if a worker died between taking the job and starting it; it
+# then coalesces signals into nothing for at most this long, and the sweeps cover the gap.
+MARKER_TTL = 120
+
+
+def run_marked(marker: str, name: str, *args: Any) -> None:
+    """Run the job ``name`` on an rq worker, first clearing the marker that coalesces its signals."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    connection = job.connection if job is not None else None
+    if connection is not None:
+        connection.delete(marker)
+    try:
+        resolve(name)(*args)
+    except BaseException:
+        if connection is not None and job is not None and (job.retries_left or 0) > 0:
+            # rq schedules a retry: until it starts, that retry is the waiting run.
+            connection.set(marker, job.origin, ex=MARKER_TTL)
+        raise
 
 
 def init_app(app: Flask, redis_url: str | None, sweep_interval: float) -> Runner:
@@ -292,6 +378,8 @@ def enqueue(
 ) -> str:
     """Enqueue the job ``name`` with ``args`` under a deterministic id; return the id."""
     resolve(name)  # fail now, in the caller, on a misspelt job
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; the queues are {', '.join(QUEUES)}")
     return runner().enqueue(name, tuple(args), job_id or job_id_for(name, args), queue, retry)
 
 
@@ -305,5 +393,5 @@ def signal(name: str, *args: Any, queue: str = DEFAULT_QUEUE) -> str | None:
 
 
 def run_sweeps() -> list[str]:
-    """Enqueue every registered sweep; return their job ids."""
-    return [enqueue(s.name, queue=s.queue, job_id="sweep-" + job_id_for(s.name, ())) for s in sweeps()]
+    """Enqueue every sweep registered on the current app now; return their job ids."""
+    return [enqueue(s.name, queue=s.queue, job_id=_sweep_id(s)) for s in sweeps()]

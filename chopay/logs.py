@@ -1,9 +1,15 @@
-"""JSON-lines logging with request ids.
+"""JSON-lines logging with request ids, and nothing a client typed.
 
-Each request is logged once, when it ends, with its id, method, path, status and duration.
+Each request is logged once, when it ends, with its id, method, route, status and duration.
 ``X-Request-ID`` is accepted from the client when it looks like an id and generated otherwise,
-and echoed on every response. Headers, bodies and query strings are never logged: tokens and
-personal data travel there.
+and echoed on every response. Headers, bodies, query strings and raw paths are never logged:
+tokens and personal data travel there (a token pasted into a URL is still a token). The route
+is the matched URL rule (``/v1/ledger/transactions/<string:tx_id>``), or ``unmatched``.
+
+Tracebacks keep their frames but withhold the exceptions' messages, which often quote the
+value that failed (a name, an account number); database errors never carry their statement
+parameters at all (``hide_parameters``). URLs of services are logged with their passwords
+hidden (:func:`redact_url`).
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ import logging
 import re
 import sys
 import time
+import traceback
 import uuid
+from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response, g, request
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -43,6 +53,28 @@ class JSONFormatter(logging.Formatter):
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)
 
+    def formatException(
+        self, ei: tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+    ) -> str:
+        """Format a traceback's frames and exception types, withholding the messages."""
+        exc = ei[1]
+        if exc is None:
+            return ""
+        chain: list[BaseException] = []
+        current: BaseException | None = exc
+        while current is not None and all(current is not seen for seen in chain):
+            chain.append(current)
+            current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+        parts = []
+        for item in reversed(chain):
+            frames = "".join(traceback.StackSummary.extract(traceback.walk_tb(item.__traceback__)).format())
+            kind = type(item)
+            parts.append(
+                f"Traceback (most recent call last):\n{frames}{kind.__module__}.{kind.__qualname__}: "
+                "(message withheld: it may quote client data)"
+            )
+        return "\n\nDuring handling of the above exception, another exception occurred:\n\n".join(parts)
+
 
 JSONFormatter.converter = time.gmtime
 
@@ -53,6 +85,14 @@ def _current_request_id() -> str | None:
     except RuntimeError:  # outside an app context
         return None
     return str(value) if value else None
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 def configure(level: str) -> None:
@@ -86,7 +126,7 @@ def init_app(app: Flask) -> None:
             extra={
                 "request_id": request_id,
                 "method": request.method,
-                "path": request.path,
+                "route": request.url_rule.rule if request.url_rule is not None else "unmatched",
                 "status": response.status_code,
                 "duration_ms": duration_ms,
                 "user_id": g.get("user_id"),

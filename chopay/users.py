@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from chopay.db import MAX_ID, Base, CreatedAt, intpk, transaction, utcnow
+from chopay.db import MAX_ID, Base, CreatedAt, intpk, utcnow
 from chopay.errors import Conflict, NotFound, Unauthorized, Unprocessable
 
 TOKEN_PREFIX = "cp_"
@@ -125,8 +125,8 @@ def create_user(
         token_hint=token[:8],
         created_by=created_by,
     )
-    with transaction(session):
-        session.add(user)
+    session.add(user)
+    session.flush()
     return IssuedUser(user, token)
 
 
@@ -146,17 +146,23 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def revoke_user(session: Session, user_id: int) -> User:
-    """Revoke the user's token at once; revoking twice is a conflict."""
+def revoke_user(session: Session, user_id: int, *, by: int | None = None) -> User:
+    """Revoke the user's token at once; revoking twice, or revoking yourself, is a conflict.
+
+    Nobody revokes their own token: an admin who did would lock themselves out, and perhaps
+    the service with them (see ``chopay users create`` for a new admin on the server).
+    """
     if not 1 <= user_id <= MAX_ID:
         raise NotFound(f"No user with id {user_id}.", code="user_not_found")
-    with transaction(session):
-        user = session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound(f"No user with id {user_id}.", code="user_not_found")
-        if user.revoked_at is not None:
-            raise Conflict(f"User {user_id} is already revoked.", code="user_already_revoked")
-        user.revoked_at = utcnow()
+    if by is not None and by == user_id:
+        raise Conflict("You cannot revoke your own token; ask another admin.", code="cannot_revoke_self")
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.", code="user_not_found")
+    if user.revoked_at is not None:
+        raise Conflict(f"User {user_id} is already revoked.", code="user_already_revoked")
+    user.revoked_at = utcnow()
+    session.flush()
     return user
 
 

@@ -32,7 +32,13 @@ class UserSchema(ma.Schema):
 
 class IssuedUserSchema(ma.Schema):
     user = ma.fields.Nested(UserSchema)
-    token = ma.fields.String(metadata={"description": "The API token; shown only once."})
+    token = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The API token, shown only this once: null when the response is an "
+            "Idempotency-Key replay (the token is never stored)."
+        },
+    )
 
 
 UserPageSchema = page_schema(UserSchema, "UserPage")
@@ -41,7 +47,7 @@ UserPageSchema = page_schema(UserSchema, "UserPage")
 @blp.route("")
 class Users(MethodView):
     @auth.roles("admin")
-    @idempotent
+    @idempotent(secrets=("token",))
     @blp.arguments(UserSchema)
     @blp.response(201, IssuedUserSchema)
     @blp.doc(parameters=[OPENAPI_PARAMETER])
@@ -67,9 +73,9 @@ def me() -> users.User:
     return auth.current_user()
 
 
-@blp.route("/<int:user_id>/revoke", methods=["POST"])
+@blp.route("/<id:user_id>/revoke", methods=["POST"])
 @auth.roles("admin")
 @blp.response(200, UserSchema)
 def revoke(user_id: int) -> users.User:
-    """Revoke a user's token; it stops working at once."""
-    return users.revoke_user(db.session(), user_id)
+    """Revoke a user's token; it stops working at once. Nobody revokes their own."""
+    return users.revoke_user(db.session(), user_id, by=auth.current_user().id)

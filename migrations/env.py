@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
-from chopay.db import import_models, make_engine
+from chopay.db import make_engine
+from chopay.models import metadata
 
 config = context.config
-target_metadata = import_models()
+target_metadata = metadata
 
 
 def run_migrations_offline() -> None:

@@ -19,13 +19,10 @@ from typing import TypeAlias
 
 from qr import banks
 from qr.errors import BuildError
-from qr.schemes import NAPAS_GUID, SERVICES, VND
+from qr.schemes import MAX_AMOUNT, NAPAS_GUID, SERVICES, VND
 from qr.text import is_printable_ascii, nfc, sanitize_purpose, to_qr_ascii
 
 __all__ = ["MAX_AMOUNT", "build_emvco", "build_vietqr"]
-
-MAX_AMOUNT = 9_999_999_999_999
-"""The largest amount EMVCo's 13-character field can hold, in đồng."""
 
 _ACCOUNT = re.compile(r"[A-Za-z0-9]{1,19}")
 _CARD = re.compile(r"[0-9]{16,19}")

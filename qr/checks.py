@@ -43,6 +43,7 @@ from qr.schemes import (
     MAX_PAYLOAD,
     MERCHANT_ACCOUNT_IDS,
     SERVICES,
+    TOP_LIMITS,
     UNRESERVED_IDS,
     VND,
 )
@@ -163,8 +164,9 @@ def _check_amount(value: str | None, initiation: str | None, add: _Add) -> int |
         value_int = int(whole)
     else:
         value_int = int(value)
-    if len(value) > 13:
-        add(Issue("too_long", "54", f"amount has {len(value)} characters; the limit is 13"))
+    limit = TOP_LIMITS["54"][0]
+    if len(value) > limit:
+        add(Issue("too_long", "54", f"amount has {len(value)} characters; the limit is {limit}"))
     if value_int == 0:
         add(Issue("invalid_amount", "54", "amount is zero"))
     if initiation == "11":

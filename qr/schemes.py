@@ -52,6 +52,9 @@ TOP_LIMITS: dict[str, tuple[int, str]] = {
 }
 """Maximum length and name of the top-level primitive fields EMVCo bounds."""
 
+MAX_AMOUNT = 10 ** TOP_LIMITS["54"][0] - 1
+"""The largest amount EMVCo's 13-character field (54) can hold, in đồng: chopay's bound on money."""
+
 ADDITIONAL_FIELDS: dict[str, str] = {
     "01": "bill_number",
     "02": "mobile",

@@ -3,7 +3,7 @@
 Every database test runs on SQLite and, when ``CHOPAY_TEST_DATABASE_URL`` is set, again on
 PostgreSQL. The schema comes from the Alembic migrations. Each test runs inside a
 connection-level transaction that is rolled back afterwards; sessions join it through
-savepoints, so services can commit as they do in production.
+savepoints, so units of work commit (release their savepoint) as they do in production.
 
 Tests that need real commits from several threads use ``committed_app`` instead, which talks
 to the database through its own pool and empties the tables afterwards.
@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chopay import create_app, migrate
 from chopay.config import Settings, from_env
-from chopay.db import get_db, import_models, make_engine
+from chopay.db import get_db, make_engine
+from chopay.models import metadata as schema_metadata
 from chopay.users import create_user
 
 PG_URL = os.environ.get("CHOPAY_TEST_DATABASE_URL")
@@ -113,7 +114,7 @@ def committed_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     application.config["TESTING"] = True
     yield application
     database = get_db(application)
-    metadata = import_models()
+    metadata = schema_metadata
     with database.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
@@ -147,7 +148,7 @@ def make_token(app: Flask) -> Callable[..., str]:
     """Return a factory creating a user with a role and returning its token."""
 
     def factory(role: str = "admin", name: str | None = None, merchant_id: int | None = None) -> str:
-        with get_db(app).sessionmaker() as s:
+        with get_db(app).unit_of_work() as s:
             return create_user(s, name=name or f"Test {role}", role=role, merchant_id=merchant_id).token
 
     return factory

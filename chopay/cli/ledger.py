@@ -31,13 +31,13 @@ def ledger() -> None:
 def export(output: Path, from_index: int) -> None:
     """Write the log (entries and signed checkpoints) as JSON Lines for auditors."""
     from chopay.cli.users import open_session
-    from payments.ledger import log
+    from payments.ledger import entries
 
     count = 0
     with open_session() as s:
         out = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8")
         try:
-            for line in log.export_lines(s, from_index=from_index):
+            for line in entries.export_lines(s, from_index=from_index):
                 out.write(line)
                 count += 1
         finally:
@@ -89,18 +89,21 @@ def verify(file: str | None, vkeys: tuple[str, ...], trusted_checkpoint: str | N
 @ledger.command()
 def checkpoint() -> None:
     """Sequence pending transactions and sign a checkpoint now; print the signed note."""
-    from chopay.cli.users import open_session
+    import chopay.models  # noqa: F401  (every table, for the ORM)
     from chopay.config import from_env
-    from payments.ledger import keys, log
+    from chopay.db import Database
+    from payments.ledger import jobs, keys, tree
 
     settings = from_env()
-    signer = keys.load_signer(settings)
-    if signer is None:
+    if keys.load_signer(settings) is None:
         raise click.ClickException("no ledger signing key: run `chopay keys generate`")
-    with open_session(settings) as s:
-        added = log.sequence(s)
-        log.checkpoint(s, signer, settings.ledger_origin)
-        latest = log.latest_checkpoint(s)
+    database = Database(settings.database_url)
+    try:
+        added, _ = jobs.seal(database, settings, force=True)
+        with database.read_session() as s:
+            latest = tree.latest_checkpoint(s)
+    finally:
+        database.engine.dispose()
     click.echo(f"sequenced {added} new entries", err=True)
     click.echo(latest.note if latest is not None else "(the ledger is empty)", nl=False)
 
@@ -113,10 +116,10 @@ def proof(index: int, tree_size: int | None) -> None:
     import json
 
     from chopay.cli.users import open_session
-    from payments.ledger import log
+    from payments.ledger import tree
 
     with open_session() as s:
-        p = log.inclusion(s, index, tree_size)
+        p = tree.inclusion(s, index, tree_size)
     click.echo(
         json.dumps(
             {

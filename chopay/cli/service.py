@@ -43,15 +43,12 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     assert isinstance(runner, jobs.RedisRunner)
     names = list(queues) or list(jobs.QUEUES)
     stop = threading.Event()
-
-    def sweep_loop() -> None:
-        while not stop.wait(settings.sweep_interval):
-            with app.app_context():
-                jobs.run_sweeps()
+    loop = jobs.SweepLoop(app, settings.sweep_interval)
 
     with app.app_context():
         if not burst:
-            threading.Thread(target=sweep_loop, name="chopay-sweeps", daemon=True).start()
+            # Sweeps fire at once: work a crash interrupted resumes within seconds of a restart.
+            threading.Thread(target=loop.run, args=(stop,), name="chopay-sweeps", daemon=True).start()
         w = SimpleWorker([runner.queue(n) for n in names], connection=runner.connection)
         try:
             w.work(burst=burst, with_scheduler=True)

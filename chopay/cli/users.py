@@ -16,13 +16,16 @@ from chopay.users import Role, create_user, ensure_admin, list_users, revoke_use
 
 @contextmanager
 def open_session(settings: Settings | None = None) -> Iterator[Session]:
-    """Open a session on the configured database for one command; turn domain errors into messages."""
-    from chopay.db import Database, import_models
+    """Open the command's unit of work on the configured database; turn domain errors into messages.
 
-    import_models()
+    It commits once when the command's block ends, and writes nothing if the block fails.
+    """
+    import chopay.models  # noqa: F401  (every table, so that the ORM can resolve relationships)
+    from chopay.db import Database
+
     database = Database((settings or from_env()).database_url)
     try:
-        with database.session() as s:
+        with database.unit_of_work() as s:
             yield s
     except ChopayError as exc:
         raise click.ClickException(exc.detail) from None

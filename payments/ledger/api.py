@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -13,9 +14,8 @@ from chopay import auth, db
 from chopay.errors import NotFound
 from chopay.idempotency import HEADER, OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, page, page_schema
-from payments.ledger import keys, log, schemas, services
-from payments.ledger.domain import Posting, TransactionSpec
-from payments.ledger.models import Transaction
+from payments.ledger import domain, entries, keys, schemas, services, tree
+from payments.ledger.domain import Posting, Recorded, TransactionSpec
 
 blp = Blueprint(
     "ledger",
@@ -30,11 +30,15 @@ CheckpointList = page_schema(schemas.CheckpointOut, "CheckpointList")
 
 
 def _request_key(prefix: str) -> str:
-    """Return the ledger idempotency key of this request (the header's, scoped to the user)."""
-    from flask import request
+    """Return the ledger idempotency key of this request (the header's, scoped to the user).
 
-    key = request.headers.get(HEADER) or uuid.uuid4().hex
-    return f"{prefix}:{auth.current_user().id}:{key.strip()}"
+    A key that would not fit the book's limit, with its prefix, is replaced by its digest.
+    """
+    client_key = (request.headers.get(HEADER) or uuid.uuid4().hex).strip()
+    key = f"{prefix}:{auth.current_user().id}:{client_key}"
+    if len(key) > domain.MAX_KEY or not domain.KEY.fullmatch(key):
+        key = f"{prefix}:{auth.current_user().id}:sha256:{hashlib.sha256(client_key.encode()).hexdigest()}"
+    return key
 
 
 @blp.route("/checkpoint")
@@ -42,7 +46,7 @@ def _request_key(prefix: str) -> str:
 @blp.response(200, {"type": "string"}, content_type="text/plain")
 def latest_checkpoint() -> Response:
     """Get the latest signed checkpoint as a C2SP signed note."""
-    cp = log.latest_checkpoint(db.session())
+    cp = tree.latest_checkpoint(db.session())
     if cp is None:
         raise NotFound("No checkpoint has been signed yet.", code="checkpoint_not_found")
     return Response(cp.note, mimetype="text/plain")
@@ -50,11 +54,11 @@ def latest_checkpoint() -> Response:
 
 @blp.route("/checkpoints")
 @auth.roles(*READERS)
-@blp.arguments(schemas.CheckpointArgs, location="query")
+@blp.arguments(PageArgs, location="query")
 @blp.response(200, CheckpointList)
 def checkpoints(args: dict[str, Any]) -> dict[str, Any]:
     """List signed checkpoints in increasing tree size."""
-    found = log.list_checkpoints(db.session(), after=args["after"], limit=args["limit"] + 1)
+    found = tree.list_checkpoints(db.session(), after=decode_cursor(args["cursor"]), limit=args["limit"] + 1)
     return page(found, args["limit"], key="size")
 
 
@@ -62,9 +66,9 @@ def checkpoints(args: dict[str, Any]) -> dict[str, Any]:
 @auth.roles(*READERS)
 @blp.arguments(schemas.EntryArgs, location="query")
 @blp.response(200, schemas.EntryPage)
-def entries(args: dict[str, Any]) -> dict[str, Any]:
-    """List log entries (leaves) from an index."""
-    found = log.entries(db.session(), from_index=args["from_index"], limit=args["limit"] + 1)
+def list_entries(args: dict[str, Any]) -> dict[str, Any]:
+    """List log entries (leaves) from an index; page on with ``from_index=next_from_index``."""
+    found = entries.entries(db.session(), from_index=args["from_index"], limit=args["limit"] + 1)
     more = len(found) > args["limit"]
     shown = found[: args["limit"]]
     return {"items": shown, "next_from_index": shown[-1].index + 1 if more else None}
@@ -76,7 +80,7 @@ def entries(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, schemas.InclusionOut)
 def entry(args: dict[str, Any], index: int) -> dict[str, Any]:
     """Get one entry with its inclusion proof in a signed tree."""
-    return log.inclusion(db.session(), index, args["tree_size"])
+    return tree.inclusion(db.session(), index, args["tree_size"])
 
 
 @blp.route("/consistency")
@@ -85,7 +89,7 @@ def entry(args: dict[str, Any], index: int) -> dict[str, Any]:
 @blp.response(200, schemas.ConsistencyOut)
 def consistency(args: dict[str, Any]) -> dict[str, Any]:
     """Prove that the tree of size ``second`` extends the tree of size ``first``."""
-    return log.consistency(db.session(), args["first"], args["second"])
+    return tree.consistency(db.session(), args["first"], args["second"])
 
 
 @blp.route("/accounts")
@@ -125,7 +129,7 @@ def balance(args: dict[str, Any], code: str) -> dict[str, Any]:
 @blp.arguments(schemas.TransactionIn)
 @blp.response(201, schemas.TransactionOut)
 @blp.doc(parameters=[OPENAPI_PARAMETER])
-def post_transaction(data: dict[str, Any]) -> Transaction:
+def post_transaction(data: dict[str, Any]) -> Recorded:
     """Post a manual journal entry (opening balances, corrections)."""
     spec = TransactionSpec(
         idempotency_key=_request_key("manual"),
@@ -141,7 +145,7 @@ def post_transaction(data: dict[str, Any]) -> Transaction:
 @blp.route("/transactions/<string:tx_id>")
 @auth.roles(*READERS)
 @blp.response(200, schemas.TransactionOut)
-def get_transaction(tx_id: str) -> Transaction:
+def get_transaction(tx_id: str) -> Recorded:
     """Get a transaction by its public id."""
     return services.get_transaction(db.session(), tx_id)
 
@@ -152,7 +156,7 @@ def get_transaction(tx_id: str) -> Transaction:
 @blp.arguments(schemas.ReversalIn)
 @blp.response(201, schemas.TransactionOut)
 @blp.doc(parameters=[OPENAPI_PARAMETER])
-def reverse(data: dict[str, Any], tx_id: str) -> Transaction:
+def reverse(data: dict[str, Any], tx_id: str) -> Recorded:
     """Reverse a transaction with its mirror entry; a transaction is reversed at most once."""
     return services.reverse(db.session(), tx_id, key=_request_key("reversal"), reason=data["reason"])
 
@@ -167,7 +171,7 @@ def export(args: dict[str, Any]) -> Response:
 
     def generate() -> Any:
         with database.read_session() as s:
-            yield from log.export_lines(s, from_index=args["from_index"])
+            yield from entries.export_lines(s, from_index=args["from_index"])
 
     return Response(
         stream_with_context(generate()),

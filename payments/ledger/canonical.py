@@ -19,20 +19,25 @@ A leaf is the canonical JSON of one committed ledger transaction (version ``1``)
      "kind": "payout",
      "memo": "...",
      "occurred_at": "2026-11-26T22:54:22.123456Z",   UTC, microseconds, Z
-     "metadata": {...},                  small JSON object, no floats
+     "metadata": {...},                  reference keys only (METADATA_KEYS), short ASCII values
      "postings": [{"account": "program:TCXH:budget", "amount": -150000},
                   {"account": "payouts:clearing", "amount": 150000}],
      "reverses": "TX-..." | null}
 
 Amounts are integer dong, positive for a debit and negative for a credit; a leaf is balanced
 when it has at least two postings, none of them zero, summing to zero. Postings keep the order
-they are given in. ``index`` and ``prev`` chain every leaf to its predecessor, so an offline
-verifier can name the exact entry that was edited, removed, inserted or moved, not only the
-checkpoint whose root no longer matches.
+they are given in. An attestation (kind ``attestation``) moves no money: it has no postings and
+seals a digest in its metadata, for example that of a reconciliation report. ``index`` and
+``prev`` chain every leaf to its predecessor, so an offline verifier can name the exact entry
+that was edited, removed, inserted or moved, not only the checkpoint whose root no longer
+matches.
 
 A leaf is public and permanent: it carries references and opaque ids only, never a name, a
-national id, a phone number or a bank account number. :func:`build_leaf` refuses metadata keys
-that name personal data, as a backstop for the callers who must not pass it in the first place.
+national id, a phone number or a bank account number. So the metadata a writer may put in a
+leaf is an allow-list: the reference keys of :data:`METADATA_KEYS`, each holding a non-negative
+integer or 1 to 100 printable ASCII characters without spaces. Free text has no place there: a
+memo is the only text of a leaf. The verifier does not re-check the allow-list; it judges what
+was signed.
 
 The members a transaction fixes when it is posted (``CONTENT_KEYS``) sort between ``index`` and
 ``prev``, so the book stores them once, checked, with :func:`leaf_content`, and the sequencer
@@ -45,18 +50,19 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "ATTESTATION",
     "CONTENT_KEYS",
     "GENESIS_PREV",
+    "GENESIS_PREV_HASH",
     "LEAF_KEYS",
     "LEAF_VERSION",
-    "MAX_AMOUNT",
-    "METADATA_MAX_BYTES",
-    "PERSONAL_METADATA_KEYS",
+    "METADATA_KEYS",
+    "METADATA_VALUE",
     "assemble_leaf",
     "build_leaf",
     "canonical_json",
@@ -68,27 +74,38 @@ __all__ = [
 
 LEAF_VERSION = 1
 GENESIS_PREV = "0" * 64
+"""The ``prev`` of entry 0: 32 zero bytes in hex."""
+GENESIS_PREV_HASH = bytes.fromhex(GENESIS_PREV)
 LEAF_KEYS = frozenset(
     {"v", "index", "prev", "tx", "key", "kind", "memo", "occurred_at", "metadata", "postings", "reverses"}
 )
-MAX_AMOUNT = 2**63 - 1
-"""Largest posting magnitude: what a PostgreSQL ``bigint`` holds."""
-METADATA_MAX_BYTES = 4096
-PERSONAL_METADATA_KEYS = frozenset(
+ATTESTATION = "attestation"
+"""The kind of a leaf that moves no money and has no postings."""
+
+METADATA_KEYS = frozenset(
     {
-        "account_number",
-        "account_name",
-        "address",
-        "bank_account",
-        "cccd",
-        "date_of_birth",
-        "email",
-        "full_name",
-        "name",
-        "national_id",
-        "phone",
+        "bank_txn_id",  # the bank's transaction id: the statement line that shows the movement
+        "batch",  # a payout batch's public id
+        "checkpoint_size",  # the tree size a sealed report was computed against
+        "connector",  # the bank-notification connector that reported a payment
+        "connector_txn_id",  # a bank feed's own id for a notification, where it differs
+        "funding_ref",  # the reference of a program's funding
+        "intent",  # a payment intent's reference (CP...)
+        "merchant",  # a merchant's public id
+        "payout_ref",  # a payout item's reference: the bank rail's idempotency key
+        "period",  # a benefit period, YYYY-MM
+        "program",  # a benefit program's code
+        "reason_code",  # why a correction was made (e.g. returned)
+        "receipt",  # a payout receipt's code
+        "reconciliation",  # a reconciliation's public id
+        "report_digest",  # SHA-256 (hex) of a sealed report
+        "retry_of",  # the payout reference that this payout sends again
     }
 )
+"""The only keys a writer may put in a leaf's metadata."""
+METADATA_VALUE = re.compile(r"[!-~]{1,100}")
+"""What a string value in leaf metadata may be: printable ASCII without spaces."""
+_MAX_INT = 2**63 - 1  # what the database can store
 
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -98,40 +115,60 @@ def _nfc(s: str) -> bool:
     return s.isascii() or unicodedata.is_normalized("NFC", s)
 
 
+def _nodes(value: object, path: str) -> Iterator[tuple[str, object]]:
+    """Yield ``(path, node)`` for a JSON-like value and everything inside it, depth first.
+
+    An explicit stack, not recursion: a hostile document nested a thousand levels deep is
+    reported like any other, instead of exhausting Python's stack.
+    """
+    stack = [(path, value)]
+    while stack:
+        where, node = stack.pop()
+        yield where, node
+        if isinstance(node, dict):
+            stack.extend((f"{where}.{key}", item) for key, item in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in reversed(list(enumerate(node))))
+
+
 def _check_value(value: object, path: str) -> None:
-    if isinstance(value, str):
-        if not _nfc(value):
-            raise ValueError(f"{path}: string is not Unicode NFC")
-    elif value is None or isinstance(value, bool | int):
-        return
-    elif isinstance(value, float):
-        raise ValueError(f"{path}: floats are not allowed in canonical JSON (got {value!r})")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"{path}: object key {key!r} is {type(key).__name__}, not str")
-            if not _nfc(key):
-                raise ValueError(f"{path}: object key {key!r} is not Unicode NFC")
-            _check_value(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_value(item, f"{path}[{i}]")
-    else:
-        raise ValueError(f"{path}: {type(value).__name__} is not allowed in canonical JSON")
+    for where, node in _nodes(value, path):
+        if isinstance(node, str):
+            if not _nfc(node):
+                raise ValueError(f"{where}: string is not Unicode NFC")
+        elif node is None or isinstance(node, bool | int | list):
+            continue
+        elif isinstance(node, float):
+            raise ValueError(f"{where}: floats are not allowed in canonical JSON (got {node!r})")
+        elif isinstance(node, dict):
+            for key in node:
+                if not isinstance(key, str):
+                    raise ValueError(f"{where}: object key {key!r} is {type(key).__name__}, not str")
+                if not _nfc(key):
+                    raise ValueError(f"{where}: object key {key!r} is not Unicode NFC")
+        else:
+            raise ValueError(f"{where}: {type(node).__name__} is not allowed in canonical JSON")
 
 
 def _valid(value: object) -> bool:
     """Tell quickly whether ``value`` is encodable; :func:`_check_value` explains why not."""
-    kind = type(value)
-    if kind is str:
-        return value.isascii() or unicodedata.is_normalized("NFC", value)  # type: ignore[attr-defined,arg-type]
-    if value is None or kind is int or kind is bool:
-        return True
-    if kind is dict:
-        return all(type(k) is str and _valid(k) and _valid(v) for k, v in value.items())  # type: ignore[attr-defined]
-    if kind is list:
-        return all(_valid(v) for v in value)  # type: ignore[attr-defined]
-    return False
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is str:
+            if not (node.isascii() or unicodedata.is_normalized("NFC", node)):  # type: ignore[attr-defined,arg-type]
+                return False
+        elif kind is dict:
+            for k, v in node.items():  # type: ignore[attr-defined]
+                if type(k) is not str or not (k.isascii() or unicodedata.is_normalized("NFC", k)):
+                    return False
+                stack.append(v)
+        elif kind is list:
+            stack.extend(node)  # type: ignore[arg-type]
+        elif not (node is None or kind is int or kind is bool):
+            return False
+    return True
 
 
 def canonical_json(obj: object) -> bytes:
@@ -165,18 +202,14 @@ def _nonempty_str(leaf: Mapping[str, Any], key: str, problems: list[str]) -> Non
 
 def _check_metadata(value: object, path: str, problems: list[str]) -> None:
     # Only the JSON types matter here; string normalisation is the writer's duty.
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                problems.append(f"{path}: object key {key!r} is not a string")
-            _check_metadata(item, f"{path}.{key}", problems)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_metadata(item, f"{path}[{i}]", problems)
-    elif isinstance(value, float):
-        problems.append(f"{path}: floats are not allowed (got {value!r})")
-    elif not (value is None or isinstance(value, str | int)):
-        problems.append(f"{path}: {type(value).__name__} is not a JSON value")
+    for where, node in _nodes(value, path):
+        if isinstance(node, dict):
+            bad = [k for k in node if not isinstance(k, str)]
+            problems.extend(f"{where}: object key {k!r} is not a string" for k in bad)
+        elif isinstance(node, float):
+            problems.append(f"{where}: floats are not allowed (got {node!r})")
+        elif not (node is None or isinstance(node, str | int | list)):
+            problems.append(f"{where}: {type(node).__name__} is not a JSON value")
 
 
 def check_leaf(leaf: object) -> list[str]:
@@ -200,7 +233,7 @@ def check_leaf(leaf: object) -> list[str]:
     if not (type(v) is int and v == LEAF_VERSION):
         problems.append(f"v: must be {LEAF_VERSION}, not {v!r}")
     index = leaf.get("index")
-    if not (type(index) is int and 0 <= index <= MAX_AMOUNT):
+    if not (type(index) is int and index >= 0):
         problems.append(f"index: must be a non-negative integer, not {index!r}")
     prev = leaf.get("prev")
     if type(prev) is not str or not _HEX64.fullmatch(prev):
@@ -231,14 +264,16 @@ def check_leaf(leaf: object) -> list[str]:
     reverses = leaf.get("reverses")
     if reverses is not None and (type(reverses) is not str or not reverses):
         problems.append("reverses: must be a transaction id or null")
-    problems.extend(_posting_problems(leaf.get("postings")))
+    problems.extend(_posting_problems(leaf.get("postings"), leaf.get("kind") == ATTESTATION))
     return problems
 
 
-def _posting_problems(postings: object) -> list[str]:
+def _posting_problems(postings: object, attestation: bool) -> list[str]:
     if not isinstance(postings, list):
         return ["postings: must be a list"]
     problems: list[str] = []
+    if attestation:
+        return [] if not postings else [f"postings: an {ATTESTATION} moves no money and has no postings"]
     if len(postings) < 2:
         problems.append(f"postings: a transaction needs at least 2 postings, not {len(postings)}")
     total = 0
@@ -254,8 +289,6 @@ def _posting_problems(postings: object) -> list[str]:
             problems.append(f"postings[{i}].amount: must be an integer, not {amount!r}")
         elif amount == 0:
             problems.append(f"postings[{i}].amount: must not be zero")
-        elif not -MAX_AMOUNT <= amount <= MAX_AMOUNT:
-            problems.append(f"postings[{i}].amount: {amount} is out of range")
         else:
             total += amount
     if not problems and total != 0:
@@ -327,29 +360,48 @@ def _leaf_dict(
     return leaf
 
 
-def _raise_problems(leaf: dict[str, Any], encoded_part: dict[str, Any]) -> bytes:
+def _raise_problems(leaf: dict[str, Any], encoded_part: dict[str, Any], *, posting: bool = False) -> bytes:
     """Raise ValueError listing what is wrong with ``leaf``; return ``encoded_part`` encoded.
+
+    ``posting`` adds the rules of what may enter the log now (the metadata allow-list), on top
+    of what makes a leaf well-formed: a leaf rebuilt from rows written before a rule existed
+    is still the leaf that was signed.
 
     Encoding is the check for floats and non-NFC text, so it is done once, on whichever part of
     the leaf the caller needs as bytes (the part must hold the metadata and all free text).
     """
-    problems = check_leaf(leaf)
-    personal = sorted(PERSONAL_METADATA_KEYS & leaf["metadata"].keys())
-    if personal:
-        problems.append(f"metadata: personal data must not enter the ledger ({', '.join(personal)})")
+    # The allow-list comes first: it refuses nested values before anything walks them.
+    problems = metadata_problems(leaf["metadata"]) if posting else []
+    if not problems:
+        problems = check_leaf(leaf)
     encoded = b""
     if not problems:
         try:
             encoded = canonical_json(encoded_part)
-            if len(json.dumps(leaf["metadata"], ensure_ascii=False, separators=(",", ":")).encode()) > (
-                METADATA_MAX_BYTES
-            ):
-                problems.append(f"metadata: larger than {METADATA_MAX_BYTES} bytes")
         except ValueError as exc:
             problems.append(str(exc))
     if problems:
         raise ValueError("invalid ledger leaf: " + "; ".join(problems))
     return encoded
+
+
+def metadata_problems(metadata: Mapping[str, Any]) -> list[str]:
+    """Return why ``metadata`` may not enter a leaf; an empty list means it may."""
+    problems = []
+    for key, value in metadata.items():
+        if key not in METADATA_KEYS:
+            problems.append(
+                f"metadata.{str(key)[:40]}: not a reference key a leaf may carry "
+                f"(allowed: {', '.join(sorted(METADATA_KEYS))})"
+            )
+        elif type(value) is int:
+            if not 0 <= value <= _MAX_INT:
+                problems.append(f"metadata.{key}: an integer value must be between 0 and {_MAX_INT}")
+        elif type(value) is not str or not METADATA_VALUE.fullmatch(value):
+            problems.append(
+                f"metadata.{key}: must be a non-negative integer or 1 to 100 printable ASCII characters"
+            )
+    return problems
 
 
 # The members a transaction fixes when it is posted, in canonical (sorted) order. They sort
@@ -369,7 +421,7 @@ def leaf_content(
 ) -> str:
     """Check a transaction against every leaf rule; return its canonical content members."""
     leaf = _leaf_dict(0, GENESIS_PREV, "TX-0", key, kind, memo, occurred_at, postings, metadata, None)
-    body = _raise_problems(leaf, {k: leaf[k] for k in CONTENT_KEYS})
+    body = _raise_problems(leaf, {k: leaf[k] for k in CONTENT_KEYS}, posting=True)
     return body[1:-1].decode()
 
 

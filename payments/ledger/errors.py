@@ -3,10 +3,12 @@
 Exception tree::
 
     LedgerError (chopay.errors.ChopayError)
-    ├── InvalidTransaction      422  postings_too_few | posting_zero | postings_unbalanced |
-    │                                amount_out_of_range | metadata_invalid | account_unknown |
-    │                                currency_mismatch | field_invalid
+    ├── InvalidTransaction      422  postings_too_few | postings_too_many | posting_zero |
+    │                                postings_unbalanced | amount_out_of_range | metadata_invalid |
+    │                                account_unknown | account_code_invalid | currency_mismatch |
+    │                                field_invalid
     ├── InsufficientBalance     422  balance_negative: an account that forbids it would go below zero
+    ├── BalanceOutOfRange       422  balance_out_of_range: a balance would pass MAX_BALANCE
     ├── AccountExists           409  account_exists
     ├── TransactionKeyConflict  409  idempotency_key_reused: same key, different content
     ├── AlreadyReversed         409  already_reversed
@@ -32,6 +34,10 @@ class InvalidTransaction(LedgerError, Unprocessable):
 
 class InsufficientBalance(LedgerError, Unprocessable):
     code = "balance_negative"
+
+
+class BalanceOutOfRange(LedgerError, Unprocessable):
+    code = "balance_out_of_range"
 
 
 class AccountExists(LedgerError, Conflict):

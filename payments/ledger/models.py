@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chopay.db import Base, CreatedAt, Money, intpk
+from payments.ledger.domain import MAX_BALANCE
+from qr.schemes import MAX_AMOUNT
 
 
 class Account(Base):
@@ -35,6 +37,7 @@ class Account(Base):
             "kind IN ('asset', 'liability', 'equity', 'income', 'expense')", name="kind_known"
         ),
         sa.CheckConstraint("allow_negative OR balance >= 0", name="balance_allowed"),
+        sa.CheckConstraint(f"balance BETWEEN {-MAX_BALANCE} AND {MAX_BALANCE}", name="balance_bounded"),
     )
 
 
@@ -76,6 +79,7 @@ class Posting(Base):
 
     __table_args__ = (
         sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
+        sa.CheckConstraint(f"amount BETWEEN {-MAX_AMOUNT} AND {MAX_AMOUNT}", name="amount_bounded"),
         sa.UniqueConstraint("transaction_id", "seq"),
         sa.Index("ix_ledger_postings_account_tx", "account_id", "transaction_id"),
     )

@@ -1,34 +1,46 @@
-"""Use cases of the book: accounts, posting (one or many), reversal and balances.
+"""Use cases of the book: accounts, posting (one or many), attestations, reversal and balances.
 
-Posting takes each touched account's balance with one atomic conditional update,
-``balance = balance + delta WHERE allow_negative OR balance + delta >= 0``, in ascending account
-id order. The row lock that update takes serialises concurrent posters per account without lost
-updates, and the fixed order means two posters can never wait on each other in a cycle. A batch
-aggregates its deltas per account first, so a thousand payouts from one budget cost one update
-of that budget; the no-negative rule is checked on the batch's net effect, atomically.
+Services take the caller's session, flush, and never commit: a feature's own writes and its
+ledger posting land in one database transaction, or not at all. Once that transaction
+commits, the sequencer is asked to give the new transactions log indexes.
 
-Every committed transaction is picked up by the sequencer (:mod:`payments.ledger.log`), which
-gives it a log index; posting asks for a sequencer run once the transaction has committed.
+Posting is lock, check, then write. It first locks every touched account row in ascending id
+order (``SELECT ... ORDER BY id FOR NO KEY UPDATE`` on PostgreSQL; SQLite writers are already
+serialised by ``BEGIN IMMEDIATE``) and reads their balances; the fixed order means two posters
+can never wait on each other in a cycle. Every rule is checked against those balances before
+anything is written: an account that forbids a negative balance, and the ``MAX_BALANCE`` bound
+on every balance. So a refused post writes nothing, and the caller's transaction stays usable.
+The balance update is still one atomic conditional ``balance = balance + delta``, and the
+table's CHECK constraints are the last line of defence. A batch aggregates its deltas per
+account first, so a thousand payouts from one budget cost one update of that budget, and the
+rules are checked on the batch's net effect.
+
+On PostgreSQL one transaction (the path of every request) costs two statements: the account
+lock, and one statement that inserts the transaction, its postings and its queue row and moves
+the balances. A replay or a race on the idempotency key falls back to a lookup.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from chopay import jobs
-from chopay.db import bulk_insert, reserve_ids, transaction, utcnow
+from chopay import db, jobs
+from chopay.db import bulk_insert, reserve_ids, utcnow
 from payments.ledger import domain
-from payments.ledger.canonical import leaf_content
-from payments.ledger.domain import AccountKind, Posting, TransactionSpec
+from payments.ledger.canonical import ATTESTATION, leaf_content
+from payments.ledger.domain import AccountKind, Posting, Recorded, TransactionSpec
 from payments.ledger.errors import (
     AccountExists,
     AccountNotFound,
     AlreadyReversed,
+    BalanceOutOfRange,
     InsufficientBalance,
     InvalidTransaction,
     TransactionKeyConflict,
@@ -37,6 +49,7 @@ from payments.ledger.errors import (
 from payments.ledger.models import Account, Entry, Pending, Transaction
 from payments.ledger.models import Posting as PostingRow
 
+SEQUENCE_JOB = "payments.ledger.jobs.sequence"
 CHUNK = 500  # keys or codes per IN (...) query
 
 
@@ -44,13 +57,7 @@ def create_account(
     session: Session, *, code: str, kind: str, currency: str = domain.CURRENCY, allow_negative: bool = True
 ) -> Account:
     """Open an account; its code is unique and its currency is VND."""
-    code = code.strip()
-    if not code or len(code) > domain.MAX_CODE or any(c.isspace() for c in code):
-        raise InvalidTransaction(
-            f"An account code is 1 to {domain.MAX_CODE} characters without spaces.",
-            code="field_invalid",
-            field="code",
-        )
+    domain.check_account_code(code)
     try:
         kind = AccountKind(kind).value
     except ValueError:
@@ -65,7 +72,7 @@ def create_account(
         )
     account = Account(code=code, kind=kind, currency=currency, allow_negative=allow_negative, balance=0)
     try:
-        with transaction(session):
+        with session.begin_nested():  # a taken code must not end the caller's transaction
             session.add(account)
     except IntegrityError:
         raise AccountExists(f"Account {code!r} already exists.") from None
@@ -99,97 +106,72 @@ def list_accounts(session: Session, *, after: int | None = None, limit: int = 10
     return list(session.scalars(stmt))
 
 
-def post(session: Session, spec: TransactionSpec) -> Transaction:
+def post(session: Session, spec: TransactionSpec) -> Recorded:
     """Record one transaction, or return the one already recorded under its idempotency key."""
-    (tx_id,) = post_many(session, [spec])
-    tx = session.get(Transaction, tx_id)
-    assert tx is not None
-    return tx
+    spec = _checked(spec)
+    now = utcnow()
+    if spec.reverses is None and spec.kind != ATTESTATION and _postgres(session):
+        tx_id = _post_one_pg(session, spec, now)
+    else:
+        (tx_id,) = _post_batch(session, [spec], now)
+    if tx_id is None:
+        return get_transaction(session, _replayed(session, spec))
+    return _recorded(tx_id, spec, now)
 
 
 def post_many(session: Session, specs: Sequence[TransactionSpec]) -> list[int]:
-    """Record many transactions in one database transaction; return their ids in order.
+    """Record many transactions together; return their ids in order.
 
     A spec whose key was recorded before with the same content yields the earlier id; with
     different content the whole batch fails with TransactionKeyConflict and nothing is written.
     """
-    specs = [spec.normalized() for spec in specs]
-    for spec in specs:
-        domain.validate(spec)
-    keys = [s.idempotency_key for s in specs]
+    checked = [_checked(spec) for spec in specs]
+    keys = [s.idempotency_key for s in checked]
     if len(set(keys)) != len(keys):
         raise InvalidTransaction(
             "The batch repeats an idempotency key.", code="field_invalid", field="idempotency_key"
         )
-    for attempt in (1, 2):
-        try:
-            with transaction(session):
-                ids = _post_many(session, specs)
-        except IntegrityError as exc:
-            if "reverses_id" in str(exc.orig):
-                raise AlreadyReversed("That transaction has already been reversed.") from None
-            if attempt == 2:
-                raise
-            # A concurrent poster recorded one of our keys first; the retry's key lookup sees it
-            # and answers as a replay or a conflict.
-            continue
-        break
-    _request_sequencing()
-    return ids
+    found = _post_batch(session, checked, utcnow())
+    return [
+        tx_id if tx_id is not None else _replayed(session, s) for tx_id, s in zip(found, checked, strict=True)
+    ]
 
 
-def _post_many(session: Session, specs: Sequence[TransactionSpec]) -> list[int]:
-    existing = _existing_by_key(session, [s.idempotency_key for s in specs])
-    fresh: list[TransactionSpec] = []
-    for spec in specs:
-        found = existing.get(spec.idempotency_key)
-        if found is None:
-            fresh.append(spec)
-        elif found[1] != spec.content_hash():
-            raise TransactionKeyConflict(
-                f"Idempotency key {spec.idempotency_key!r} was used for a different transaction.",
-                transaction=domain.public_id(found[0]),
-            )
-    if fresh:
-        accounts = _accounts_by_code(session, {p.account for s in fresh for p in s.postings})
-        _check_reversals(session, fresh)
-        now = utcnow()
-        new_ids = reserve_ids(session, Transaction, len(fresh))
-        rows = [
-            {
-                "id": tx_id,
-                "idempotency_key": s.idempotency_key,
-                "content_hash": s.content_hash(),
-                "kind": s.kind,
-                "memo": s.memo,
-                "occurred_at": s.occurred_at or now,
-                "metadata": dict(s.metadata),
-                "reverses_id": s.reverses,
-                "created_at": now,
-                "leaf_content": _leaf_content(s, s.occurred_at or now),
-            }
-            for tx_id, s in zip(new_ids, fresh, strict=True)
-        ]
-        bulk_insert(session, Transaction, rows)
-        bulk_insert(
-            session,
-            PostingRow,
-            [
-                {
-                    "transaction_id": tx_id,
-                    "seq": seq,
-                    "account_id": accounts[p.account].id,
-                    "amount": p.amount,
-                }
-                for tx_id, s in zip(new_ids, fresh, strict=True)
-                for seq, p in enumerate(s.postings)
-            ],
-        )
-        bulk_insert(session, Pending, [{"transaction_id": tx_id} for tx_id in new_ids])
-        _apply_deltas(session, accounts, domain.net_by_account(fresh))
-        for s, tx_id in zip(fresh, new_ids, strict=True):
-            existing[s.idempotency_key] = (tx_id, "")
-    return [existing[s.idempotency_key][0] for s in specs]
+def attest(
+    session: Session,
+    *,
+    key: str,
+    memo: str,
+    metadata: Mapping[str, Any],
+    occurred_at: dt.datetime | None = None,
+) -> Recorded:
+    """Seal references (a report's digest, say) in the signed log with a leaf that moves no money."""
+    spec = TransactionSpec(key, ATTESTATION, memo, (), occurred_at=occurred_at, metadata=metadata)
+    return post(session, spec)
+
+
+def _checked(spec: TransactionSpec) -> TransactionSpec:
+    spec = spec.normalized()
+    domain.validate(spec)
+    return spec
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _recorded(tx_id: int, spec: TransactionSpec, now: dt.datetime) -> Recorded:
+    return Recorded(
+        id=tx_id,
+        idempotency_key=spec.idempotency_key,
+        kind=spec.kind,
+        memo=spec.memo,
+        occurred_at=spec.occurred_at or now,
+        metadata=dict(spec.metadata),
+        postings=tuple(spec.postings),
+        reverses_id=spec.reverses,
+        created_at=now,
+    )
 
 
 def _leaf_content(spec: TransactionSpec, occurred_at: dt.datetime) -> str:
@@ -208,6 +190,176 @@ def _leaf_content(spec: TransactionSpec, occurred_at: dt.datetime) -> str:
         raise InvalidTransaction(str(exc), code=code) from None
 
 
+class _Locked(NamedTuple):
+    id: int
+    balance: int
+    allow_negative: bool
+
+
+def _lock_accounts(session: Session, codes: set[str]) -> dict[str, _Locked]:
+    """Lock the accounts ``codes`` in ascending id order and return their balances."""
+    ordered = sorted(codes)
+    found: dict[str, _Locked] = {}
+    if _postgres(session):
+        rows = session.execute(_LOCK_PG, {"codes": ordered})
+        found = {code: _Locked(i, balance, allow) for i, code, balance, allow in rows}
+    else:
+        for start in range(0, len(ordered), CHUNK):
+            rows = session.execute(
+                sa.select(Account.id, Account.code, Account.balance, Account.allow_negative).where(
+                    Account.code.in_(ordered[start : start + CHUNK])
+                )
+            )
+            found.update({code: _Locked(i, balance, allow) for i, code, balance, allow in rows})
+    missing = sorted(codes - found.keys())
+    if missing:
+        raise InvalidTransaction(
+            f"Unknown account(s): {', '.join(missing)}.", code="account_unknown", accounts=missing
+        )
+    return found
+
+
+def _checked_moves(accounts: Mapping[str, _Locked], deltas: Mapping[str, int]) -> list[tuple[int, int]]:
+    """Return the balance moves ``(account id, delta)`` in id order, or raise if a rule refuses one."""
+    for code, delta in deltas.items():
+        account = accounts[code]
+        after = account.balance + delta
+        if abs(delta) > domain.MAX_BALANCE or abs(after) > domain.MAX_BALANCE:
+            raise BalanceOutOfRange(
+                f"Account {code!r} would pass the balance limit of {domain.MAX_BALANCE:,} dong.",
+                account=code,
+                delta=delta,
+            )
+        if after < 0 and not account.allow_negative:
+            raise InsufficientBalance(
+                f"Account {code!r} may not go below zero; this would move it by {delta}.",
+                account=code,
+                delta=delta,
+            )
+    return sorted((accounts[code].id, delta) for code, delta in deltas.items() if delta)
+
+
+def _post_one_pg(session: Session, spec: TransactionSpec, now: dt.datetime) -> int | None:
+    """Post one transaction in two statements; return its id, or None if its key is taken."""
+    accounts = _lock_accounts(session, {p.account for p in spec.postings})
+    try:
+        moves = _checked_moves(accounts, domain.net_by_account([spec]))
+    except (InsufficientBalance, BalanceOutOfRange):
+        if _existing_by_key(session, [spec.idempotency_key]):
+            return None  # a replay answers with the original, whatever the balances are now
+        raise
+    occurred_at = spec.occurred_at or now
+    tx_id, updated = session.execute(
+        _POST_ONE_PG,
+        {
+            "key": spec.idempotency_key,
+            "hash": spec.content_hash(),
+            "kind": spec.kind,
+            "memo": spec.memo,
+            "occurred_at": occurred_at,
+            "metadata": json.dumps(dict(spec.metadata)),
+            "created_at": now,
+            "content": _leaf_content(spec, occurred_at),
+            "seqs": list(range(len(spec.postings))),
+            "accounts": [accounts[p.account].id for p in spec.postings],
+            "amounts": [p.amount for p in spec.postings],
+            "ids": [m[0] for m in moves],
+            "deltas": [m[1] for m in moves],
+        },
+    ).one()
+    if tx_id is not None and updated != len(moves):
+        # Only rows changed without the lock could get here; the caller must roll back.
+        raise InsufficientBalance("An account balance changed while it was locked.")
+    if tx_id is not None:
+        _request_sequencing(session)
+    return tx_id  # type: ignore[no-any-return]
+
+
+def _post_batch(session: Session, specs: Sequence[TransactionSpec], now: dt.datetime) -> list[int | None]:
+    """Post ``specs`` in one savepoint; return each new id, or None where the key was taken."""
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():  # a refused or raced batch leaves the caller's work as it was
+                found = _post_batch_rows(session, specs, now)
+        except IntegrityError as exc:
+            if "reverses_id" in str(exc.orig):
+                raise AlreadyReversed("That transaction has already been reversed.") from None
+            if attempt == 2:
+                raise
+            # A concurrent poster recorded one of our keys first; the retry's key lookup sees it
+            # and answers as a replay or a conflict.
+            continue
+        break
+    if any(tx_id is not None for tx_id in found):
+        _request_sequencing(session)
+    return found
+
+
+def _post_batch_rows(
+    session: Session, specs: Sequence[TransactionSpec], now: dt.datetime
+) -> list[int | None]:
+    existing = _existing_by_key(session, [s.idempotency_key for s in specs])
+    fresh: list[TransactionSpec] = []
+    for spec in specs:
+        found = existing.get(spec.idempotency_key)
+        if found is None:
+            fresh.append(spec)
+        elif found[1] != spec.content_hash():
+            raise TransactionKeyConflict(
+                f"Idempotency key {spec.idempotency_key!r} was used for a different transaction.",
+                transaction=domain.public_id(found[0]),
+            )
+    if not fresh:
+        return [None] * len(specs)
+    accounts = _lock_accounts(session, {p.account for s in fresh for p in s.postings})
+    _check_reversals(session, fresh)
+    moves = _checked_moves(accounts, domain.net_by_account(fresh))
+    new_ids = reserve_ids(session, Transaction, len(fresh))
+    rows = [
+        {
+            "id": tx_id,
+            "idempotency_key": s.idempotency_key,
+            "content_hash": s.content_hash(),
+            "kind": s.kind,
+            "memo": s.memo,
+            "occurred_at": s.occurred_at or now,
+            "metadata": dict(s.metadata),
+            "reverses_id": s.reverses,
+            "created_at": now,
+            "leaf_content": _leaf_content(s, s.occurred_at or now),
+        }
+        for tx_id, s in zip(new_ids, fresh, strict=True)
+    ]
+    bulk_insert(session, Transaction, rows)
+    bulk_insert(
+        session,
+        PostingRow,
+        [
+            {"transaction_id": tx_id, "seq": seq, "account_id": accounts[p.account].id, "amount": p.amount}
+            for tx_id, s in zip(new_ids, fresh, strict=True)
+            for seq, p in enumerate(s.postings)
+        ],
+    )
+    bulk_insert(session, Pending, [{"transaction_id": tx_id} for tx_id in new_ids])
+    _apply_moves(session, moves)
+    by_key = {s.idempotency_key: tx_id for s, tx_id in zip(fresh, new_ids, strict=True)}
+    return [by_key.get(s.idempotency_key) for s in specs]
+
+
+def _replayed(session: Session, spec: TransactionSpec) -> int:
+    """Return the id recorded under ``spec``'s key with the same content, or raise a conflict."""
+    found = _existing_by_key(session, [spec.idempotency_key]).get(spec.idempotency_key)
+    if found is None:
+        # The key was free after all: the insert lost to the unique constraint on reverses_id.
+        raise AlreadyReversed("That transaction has already been reversed.")
+    if found[1] != spec.content_hash():
+        raise TransactionKeyConflict(
+            f"Idempotency key {spec.idempotency_key!r} was used for a different transaction.",
+            transaction=domain.public_id(found[0]),
+        )
+    return found[0]
+
+
 def _existing_by_key(session: Session, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
     for i in range(0, len(keys), CHUNK):
@@ -218,24 +370,6 @@ def _existing_by_key(session: Session, keys: Sequence[str]) -> dict[str, tuple[i
         )
         out.update({key: (tx_id, digest) for key, tx_id, digest in rows})
     return out
-
-
-def _accounts_by_code(session: Session, codes: set[str]) -> dict[str, Account]:
-    ordered = sorted(codes)
-    found: dict[str, Account] = {}
-    for i in range(0, len(ordered), CHUNK):
-        found.update(
-            {
-                a.code: a
-                for a in session.scalars(sa.select(Account).where(Account.code.in_(ordered[i : i + CHUNK])))
-            }
-        )
-    missing = sorted(codes - found.keys())
-    if missing:
-        raise InvalidTransaction(
-            f"Unknown account(s): {', '.join(missing)}.", code="account_unknown", accounts=missing
-        )
-    return found
 
 
 def _check_reversals(session: Session, specs: Sequence[TransactionSpec]) -> None:
@@ -249,73 +383,111 @@ def _check_reversals(session: Session, specs: Sequence[TransactionSpec]) -> None
         raise AlreadyReversed("That transaction has already been reversed.")
 
 
-def _apply_deltas(session: Session, accounts: dict[str, Account], deltas: dict[str, int]) -> None:
-    moves = sorted((accounts[code].id, delta) for code, delta in deltas.items() if delta)
+def _apply_moves(session: Session, moves: list[tuple[int, int]]) -> None:
+    """Move the locked balances; the conditions repeat the checks already made under the lock."""
     if not moves:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        blocked = _apply_deltas_pg(session, moves)
-    else:
-        blocked = [
-            account_id
-            for account_id, delta in moves
-            if session.execute(_UPDATE_BALANCE, {"id": account_id, "delta": delta}).first() is None
-        ]
-    if blocked:
-        code = next(c for c, a in accounts.items() if a.id == blocked[0])
-        raise InsufficientBalance(
-            f"Account {code!r} may not go below zero; this would move it by {deltas[code]}.",
-            account=code,
-            delta=deltas[code],
+    if _postgres(session):
+        done = len(
+            session.execute(_UPDATE_PG, {"ids": [m[0] for m in moves], "deltas": [m[1] for m in moves]}).all()
         )
+    else:
+        done = sum(
+            session.execute(_UPDATE_BALANCE, {"id": account_id, "delta": delta}).first() is not None
+            for account_id, delta in moves
+        )
+    if done != len(moves):
+        raise InsufficientBalance("An account balance changed while it was locked.")
 
 
-def _apply_deltas_pg(session: Session, moves: list[tuple[int, int]]) -> list[int]:
-    """Apply all balance moves in two statements; return the ids a no-negative rule refused."""
-    ids = [m[0] for m in moves]
-    # Lock in ascending id order first, so concurrent batches can never deadlock on each other.
+_LOCK_PG = sa.text(
     # NO KEY UPDATE, like the UPDATE itself, does not conflict with the key-share locks that
     # foreign-key checks of concurrently inserted postings hold on the same accounts.
-    session.execute(_LOCK_PG, {"ids": ids})
-    done = set(session.scalars(_UPDATE_PG, {"ids": ids, "deltas": [m[1] for m in moves]}))
-    return [account_id for account_id in ids if account_id not in done]
-
-
+    "SELECT id, code, balance, allow_negative FROM ledger_accounts "
+    "WHERE code = ANY(CAST(:codes AS text[])) ORDER BY id FOR NO KEY UPDATE"
+)
+_BALANCE_OK = "(allow_negative OR balance + {d} >= 0) AND abs(balance + {d}) <= " + str(domain.MAX_BALANCE)
 _UPDATE_BALANCE = sa.text(
     "UPDATE ledger_accounts SET balance = balance + :delta "
-    "WHERE id = :id AND (allow_negative OR balance + :delta >= 0) RETURNING balance"
-)
-_LOCK_PG = sa.text(
-    "SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE"
+    f"WHERE id = :id AND {_BALANCE_OK.format(d=':delta')} RETURNING balance"
 )
 _UPDATE_PG = sa.text(
     "UPDATE ledger_accounts AS a SET balance = a.balance + d.delta "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS d(id, delta) "
-    "WHERE a.id = d.id AND (a.allow_negative OR a.balance + d.delta >= 0) RETURNING a.id"
+    f"WHERE a.id = d.id AND {_BALANCE_OK.format(d='d.delta')} RETURNING a.id"
+)
+_POST_ONE_PG = sa.text(
+    # Every part depends on the inserted row: when the key is already taken, nothing happens.
+    "WITH tx AS ("
+    " INSERT INTO ledger_transactions (idempotency_key, content_hash, kind, memo, occurred_at, metadata,"
+    " created_at, leaf_content)"
+    " VALUES (:key, :hash, :kind, :memo, :occurred_at, CAST(:metadata AS json), :created_at, :content)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),"
+    " p AS (INSERT INTO ledger_postings (transaction_id, seq, account_id, amount)"
+    " SELECT tx.id, d.seq, d.account_id, d.amount FROM tx, unnest(CAST(:seqs AS smallint[]),"
+    " CAST(:accounts AS bigint[]), CAST(:amounts AS bigint[])) AS d(seq, account_id, amount)),"
+    " q AS (INSERT INTO ledger_pending (transaction_id) SELECT id FROM tx),"
+    " b AS (UPDATE ledger_accounts AS a SET balance = a.balance + d.delta FROM tx,"
+    " unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS d(id, delta)"
+    f" WHERE a.id = d.id AND {_BALANCE_OK.format(d='d.delta')} RETURNING a.id)"
+    " SELECT (SELECT id FROM tx), (SELECT count(*) FROM b)"
 )
 
 
-def get_transaction(session: Session, ref: str | int) -> Transaction:
-    """Return a transaction by row id or public id."""
+def get_transaction(session: Session, ref: str | int) -> Recorded:
+    """Return a transaction by row id or public id, with its postings and log index."""
     tx_id = ref if isinstance(ref, int) else domain.parse_public_id(ref)
-    tx = session.get(Transaction, tx_id) if tx_id is not None else None
-    if tx is None:
+    row = (
+        session.execute(
+            sa.select(Transaction, Entry.idx)
+            .outerjoin(Entry, Entry.transaction_id == Transaction.id)
+            .where(Transaction.id == tx_id)
+        ).one_or_none()
+        if tx_id is not None and 1 <= tx_id <= domain.MAX_TX_ID
+        else None
+    )
+    if row is None:
         raise TransactionNotFound(f"No transaction {ref!r}.")
-    return tx
+    tx, log_index = row
+    postings = session.execute(
+        sa.select(Account.code, PostingRow.amount)
+        .join(Account, Account.id == PostingRow.account_id)
+        .where(PostingRow.transaction_id == tx.id)
+        .order_by(PostingRow.seq)
+    )
+    return Recorded(
+        id=tx.id,
+        idempotency_key=tx.idempotency_key,
+        kind=tx.kind,
+        memo=tx.memo,
+        occurred_at=tx.occurred_at,
+        metadata=tx.meta,
+        postings=tuple(Posting(code, amount) for code, amount in postings),
+        reverses_id=tx.reverses_id,
+        created_at=tx.created_at,
+        log_index=log_index,
+    )
 
 
-def reverse(session: Session, ref: str | int, *, key: str, reason: str) -> Transaction:
+def reverse(
+    session: Session, ref: str | int, *, key: str, reason: str, metadata: Mapping[str, Any] | None = None
+) -> Recorded:
     """Post the mirror of a transaction, linked to it; a transaction is reversed at most once."""
     original = get_transaction(session, ref)
-    reason = reason.strip()
+    if original.kind == ATTESTATION:
+        raise InvalidTransaction(
+            f"{original.public_id} is an {ATTESTATION}: it moved no money.", code="field_invalid", field="ref"
+        )
+    reason = domain.nfc(reason).strip()
     if not reason:
         raise InvalidTransaction("A reversal needs a reason.", code="field_invalid", field="reason")
+    domain.check_text("reason", reason, domain.MAX_REASON)
     spec = TransactionSpec(
         idempotency_key=key,
         kind="reversal",
-        memo=f"Reversal of {domain.public_id(original.id)}: {reason}"[: domain.MAX_MEMO],
-        postings=domain.mirror([Posting(p.account.code, p.amount) for p in original.postings]),
-        metadata={"reason": reason[:200]},
+        memo=f"Reversal of {original.public_id}: {reason}"[: domain.MAX_MEMO],
+        postings=domain.mirror(original.postings),
+        metadata=metadata or {},
         reverses=original.id,
     )
     return post(session, spec)
@@ -336,9 +508,10 @@ def balance(session: Session, code: str, at: dt.datetime | int | None = None) ->
     return int(session.scalar(stmt) or 0)
 
 
-def _request_sequencing() -> None:
-    """Ask for a sequencer run now that new transactions are committed."""
+def _request_sequencing(session: Session) -> None:
+    """Ask for a sequencer run once the caller's transaction has committed."""
+    db.after_commit(session, _signal_sequencer)
+
+
+def _signal_sequencer() -> None:
     jobs.signal(SEQUENCE_JOB, queue="ledger")
-
-
-SEQUENCE_JOB = "payments.ledger.jobs.sequence"

@@ -1,16 +1,8 @@
 """Offline verification of a ledger export, with nothing but the log's public keys.
 
-An export is JSON Lines, written by :func:`entry_line` and :func:`checkpoint_line` only::
-
-    {"type":"entry","index":0,"leaf":{...canonical leaf...}}
-    {"type":"entry","index":1,"leaf":{...}}
-    {"type":"checkpoint","note":"<signed tlog-checkpoint note for size 2>"}
-    ...
-
-Entries come in index order from 0. A checkpoint line comes right after the entry that
-completes its size, so its size equals the number of entries before it; sizes never decrease.
-The last line of an export is a checkpoint covering every entry: the exporter stops at the
-latest signed checkpoint, because an unsigned entry proves nothing to an auditor. Exports made
+An export is JSON Lines in the format of :mod:`payments.ledger.export`, from index 0. The last
+line of an export is a checkpoint covering every entry: the exporter stops at the latest signed
+checkpoint, because an unsigned entry proves nothing to an auditor. Exports made
 with ``--from-index N`` for ``N > 0`` cannot be verified offline (their first ``prev`` link and
 the tree below ``N`` are unknown); offline verification needs an export from index 0.
 
@@ -62,43 +54,24 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from payments.ledger.canonical import GENESIS_PREV, canonical_json, check_leaf
 from payments.ledger.merkle import EMPTY_ROOT, CompactRange, range_nodes
 from payments.ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint
 
-__all__ = ["VerifyResult", "checkpoint_line", "entry_line", "main", "verify_export"]
+__all__ = ["VerifyResult", "main", "verify_export"]
 
 _CHUNK_BYTES = 4 << 20
 _POOL_MIN_BYTES = 16 << 20
 _GENESIS = GENESIS_PREV.encode()
 
 _sha256 = hashlib.sha256
-
-
-def entry_line(index: int, leaf: Mapping[str, Any] | bytes) -> str:
-    """Return the export line for one entry; ``leaf`` is the leaf or its canonical bytes."""
-    if isinstance(leaf, bytes):
-        if not leaf.startswith(b'{"index":%d,' % index):
-            raise ValueError(f"leaf bytes do not start with index {index}")
-        body = leaf.decode("utf-8")
-    else:
-        if leaf.get("index") != index:
-            raise ValueError(f"leaf index {leaf.get('index')!r} differs from line index {index}")
-        body = canonical_json(dict(leaf)).decode("utf-8")
-    return f'{{"type":"entry","index":{int(index)},"leaf":{body}}}\n'
-
-
-def checkpoint_line(note: str) -> str:
-    """Return the export line for one signed checkpoint note."""
-    return json.dumps({"type": "checkpoint", "note": note}, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 @dataclass(frozen=True)

@@ -31,24 +31,63 @@ def test_malformed_json_is_400_malformed_json(client: FlaskClient, session: Sess
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "code"),
     [
-        pytest.param(b"[" * 100_000, id="nested-arrays"),
-        pytest.param(b'{"a":' * 50_000, id="nested-objects"),
+        pytest.param(b"[" * 100_000, "json_too_deep", id="nested-arrays"),
+        pytest.param(b'{"a":' * 50_000, "json_too_deep", id="nested-objects"),
+        pytest.param(b"[" * 980 + b"]" * 980, "json_too_deep", id="nested-just-under-the-parser-limit"),
         pytest.param(
-            b'{"name": "Test", "role": "admin", "merchant_id": ' + b"9" * 5000 + b"}", id="huge-int"
+            b'{"name": "Test", "role": "admin", "merchant_id": ' + b"9" * 5000 + b"}",
+            "malformed_json",
+            id="huge-int",
         ),
-        pytest.param(b'{"name": "\xff\xfe", "role": "admin"}', id="not-utf8"),
-        pytest.param(b'{"name": "Test", "role": "admin"} trailing', id="trailing-garbage"),
+        pytest.param(b'{"name": "\xff\xfe", "role": "admin"}', "malformed_json", id="not-utf8"),
+        pytest.param(b'{"name": "Test", "role": "admin"} trailing', "malformed_json", id="trailing-garbage"),
     ],
 )
 def test_json_the_parser_refuses_is_a_400_not_a_500(
+    client: FlaskClient, session: Session, admin_headers: Headers, raw: bytes, code: str
+):
+    before = count_users(session)
+    resp = client.post("/v1/users", data=raw, content_type="application/json", headers=admin_headers)
+    assert_problem(resp, 400, code)
+    assert count_users(session) == before
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client: FlaskClient, admin_headers: Headers):
+    name = "[" * 40 + '\\"{' * 20
+    resp = client.post("/v1/users", json={"name": name, "role": "officer"}, headers=admin_headers)
+    assert resp.status_code == 201
+    assert resp.get_json()["user"]["name"] == name
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"name": "acc\\ud800", "role": "officer"}', id="lone-surrogate"),
+        pytest.param(b'{"name": "Test\\u0000Nul", "role": "officer"}', id="nul"),
+        pytest.param(b'{"name\\udfff": "Test", "role": "officer"}', id="surrogate-in-a-key"),
+        pytest.param(b'[{"a": ["\\ud83d"]}]', id="nested-surrogate"),
+    ],
+)
+def test_text_no_database_can_store_is_a_400(
     client: FlaskClient, session: Session, admin_headers: Headers, raw: bytes
 ):
     before = count_users(session)
     resp = client.post("/v1/users", data=raw, content_type="application/json", headers=admin_headers)
-    assert_problem(resp, 400, "malformed_json")
+    assert_problem(resp, 400, "invalid_text")
     assert count_users(session) == before
+
+
+def test_a_valid_surrogate_pair_is_text(client: FlaskClient, admin_headers: Headers):
+    resp = client.post(
+        "/v1/users",
+        data=b'{"name": "Test \\ud83d\\ude00", "role": "officer"}',
+        content_type="application/json",
+        headers=admin_headers,
+    )
+    assert resp.status_code == 201
+    assert resp.get_json()["user"]["name"] == "Test \U0001f600"
 
 
 def test_missing_token_is_401(client: FlaskClient):
@@ -68,9 +107,12 @@ def test_unknown_user_is_404_with_its_own_code(client: FlaskClient, admin_header
     assert_problem(client.post("/v1/users/987654/revoke", headers=admin_headers), 404, "user_not_found")
 
 
-def test_user_id_beyond_bigint_is_404_not_500(client: FlaskClient, admin_headers: Headers):
-    resp = client.post(f"/v1/users/{2**63}/revoke", headers=admin_headers)
-    assert_problem(resp, 404, "user_not_found")
+@pytest.mark.parametrize("user_id", [str(2**63), "%EF%BC%91", "%D9%A3", "%C2%B2", "-1"])
+def test_user_ids_that_are_not_ascii_bigints_are_no_route(
+    client: FlaskClient, admin_headers: Headers, user_id
+):
+    resp = client.post(f"/v1/users/{user_id}/revoke", headers=admin_headers)
+    assert_problem(resp, 404, "not_found")
 
 
 def test_wrong_method_is_405_with_allowed_methods(client: FlaskClient, admin_headers: Headers):
@@ -222,7 +264,7 @@ def test_json_that_is_not_an_object_is_422(client: FlaskClient, admin_headers: H
     ("payload", "code"),
     [
         ({"name": "   ", "role": "officer"}, "name_required"),
-        ({"name": "Test\x00Nul", "role": "officer"}, "name_invalid"),
+        ({"name": "Test\x07Bell", "role": "officer"}, "name_invalid"),
         ({"name": "Test", "role": "merchant"}, "merchant_required"),
         ({"name": "Test", "role": "auditor", "merchant_id": 5}, "merchant_not_allowed"),
     ],
@@ -261,7 +303,10 @@ def test_unexpected_exception_is_500_without_traceback_and_is_logged(crashing_ap
     assert errors[0]["level"] == "error"
     assert errors[0]["request_id"] == "crash-req-1"
     assert "Traceback (most recent call last)" in errors[0]["exc"]
-    assert "RuntimeError: secret internal detail 7f3a" in errors[0]["exc"]
+    assert 'raise RuntimeError("secret internal detail 7f3a")' in errors[0]["exc"]  # the source line
+    assert "builtins.RuntimeError: (message withheld" in errors[0]["exc"]
+    # The exception's message is not logged: messages often quote the value that failed.
+    assert "RuntimeError: secret" not in errors[0]["exc"]
 
 
 def test_error_responses_all_carry_a_request_id(client: FlaskClient, admin_headers: Headers):

@@ -206,8 +206,9 @@ def test_rq_retries_are_scheduled_after_their_interval(
     _work_rq(app)
     assert len(sample_jobs.calls(out)) == 1
     registry = runner.queue("default").scheduled_job_registry
-    assert registry.get_job_ids() == [job_id]
-    due = registry.get_scheduled_time(job_id)
+    (scheduled,) = registry.get_job_ids()
+    assert scheduled.startswith(job_id + "--")  # each run of a job id is its own rq job
+    due = registry.get_scheduled_time(scheduled)
     assert before + dt.timedelta(seconds=59) <= due <= before + dt.timedelta(seconds=70)
     # While it waits for its retry, enqueuing it again adds nothing.
     with app.app_context():
@@ -228,20 +229,24 @@ def test_rq_job_counts_reach_the_metrics(make_app: Callable[..., Flask], redis_u
     assert 'chopay_jobs{queue="payouts",state="finished"} 1.0' in text
 
 
-@pytest.fixture
-def clean_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give the test its own, empty sweep registry.
-
-    Request it after the app: building an app imports the feature packages, which register
-    their own sweeps.
-    """
-    monkeypatch.setattr(jobs, "_SWEEPS", {})
+def _only_sweeps(app: Flask, *sweeps: jobs.Sweep) -> None:
+    """Replace the app's sweeps (the ledger registers its own) with ``sweeps``."""
+    app.extensions["chopay.sweeps"] = {}
+    for sweep in sweeps:
+        jobs.register_sweep(app, sweep)
 
 
-def test_run_sweeps_enqueues_every_registered_sweep(job_app: Flask, clean_sweeps: None, tmp_path: Path):
-    jobs.register_sweep(sample_jobs.SWEEP)
-    jobs.register_sweep(sample_jobs.SWEEP)  # registering twice keeps one
-    assert [s.name for s in jobs.sweeps()] == [sample_jobs.SWEEP]
+def test_the_ledger_registers_its_recovery_sweep_and_sealing_timer(app: Flask):
+    ledger = [s for s in jobs.sweeps(app) if s.name == "payments.ledger.jobs.sequence"]
+    assert {(s.queue, s.every is None, s.due is None) for s in ledger} == {
+        ("ledger", True, True),  # recovery, every CHOPAY_SWEEP_INTERVAL
+        ("ledger", False, False),  # the sealing timer, with a cheap check
+    }
+
+
+def test_run_sweeps_enqueues_every_registered_sweep(job_app: Flask, tmp_path: Path):
+    _only_sweeps(job_app, jobs.Sweep(sample_jobs.SWEEP), jobs.Sweep(sample_jobs.SWEEP))
+    assert [s.name for s in jobs.sweeps(job_app)] == [sample_jobs.SWEEP]  # registering twice keeps one
     with job_app.app_context():
         ids = jobs.run_sweeps()
         assert jobs.run_sweeps() == ids  # still queued: not added again
@@ -250,11 +255,41 @@ def test_run_sweeps_enqueues_every_registered_sweep(job_app: Flask, clean_sweeps
     assert sample_jobs.calls(tmp_path / sample_jobs.SWEEP_LOG) == [{"sweep": True, "users": 0}]
 
 
-def test_sweeps_go_to_their_queue(app: Flask, clean_sweeps: None):
-    jobs.register_sweep(sample_jobs.SWEEP, queue="ledger")
+def test_sweeps_go_to_their_queue(app: Flask):
+    _only_sweeps(app, jobs.Sweep(sample_jobs.SWEEP, queue="ledger"))
     with app.app_context():
         jobs.run_sweeps()
     assert jobs.runner(app).counts() == {("ledger", "queued"): 1}
+
+
+def test_an_unknown_queue_is_refused(app: Flask):
+    with app.app_context(), pytest.raises(ValueError, match="unknown queue 'fast'"):
+        jobs.enqueue(sample_jobs.RECORD, "x", "y", queue="fast")
+
+
+def test_a_signal_while_a_run_is_in_progress_queues_another_run(job_app: Flask, tmp_path: Path):
+    """The run that is going on may have read the database before the signal's data committed."""
+    out = tmp_path / "calls.jsonl"
+    runner = jobs.runner(job_app)
+    with job_app.app_context():
+        jobs.enqueue(sample_jobs.RECORD, str(out), "started")
+    if isinstance(runner, jobs.InlineRunner):
+        item = runner._take_due("default")
+        assert item is not None
+        with runner._lock:  # what _execute does first: the run has started
+            runner._pending.discard(item.job_id)
+    else:
+        from rq import SimpleWorker
+
+        worker = SimpleWorker([runner.queue("default")], connection=runner.connection)
+        job, _ = worker.dequeue_job_and_maintain_ttl(timeout=1)
+        assert job.args[0].startswith(jobs.MARKER_PREFIX)
+        runner.connection.delete(job.args[0])  # what run_marked does first: the run has started
+    with job_app.app_context():
+        jobs.enqueue(sample_jobs.RECORD, str(out), "started")  # must not be coalesced away
+        jobs.enqueue(sample_jobs.RECORD, str(out), "started")  # this one may be
+    _drain(job_app)
+    assert [c["label"] for c in sample_jobs.calls(out)] == ["started"]
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
@@ -273,19 +308,17 @@ def threaded_runner(committed_app: Flask) -> Iterator[jobs.InlineRunner]:
     runner = jobs.runner(committed_app)
     assert isinstance(runner, jobs.InlineRunner)
     runner.sweep_interval = 0.05
+    _only_sweeps(committed_app)
     runner.start()
     yield runner
     runner.stop()
-    for thread in (runner._thread, runner._sweeper):
-        assert thread is not None
-        thread.join(timeout=10)
-        assert not thread.is_alive()
+    assert runner.join(timeout=10)
 
 
 def test_started_runner_works_jobs_and_sweeps_on_its_threads(
-    committed_app: Flask, clean_sweeps: None, threaded_runner: jobs.InlineRunner, tmp_path: Path
+    committed_app: Flask, threaded_runner: jobs.InlineRunner, tmp_path: Path
 ):
-    with get_db(committed_app).sessionmaker() as s:
+    with get_db(committed_app).unit_of_work() as s:
         create_user(s, name="Test Threaded", role="auditor")
     out = tmp_path / "calls.jsonl"
     threaded_runner.start()  # a second start is harmless
@@ -293,7 +326,7 @@ def test_started_runner_works_jobs_and_sweeps_on_its_threads(
         jobs.enqueue(sample_jobs.RECORD, str(out), "thread")
     assert _wait_for(lambda: len(sample_jobs.calls(out)) == 1)
     assert sample_jobs.calls(out) == [{"label": "thread", "users": 1}]
-    jobs.register_sweep(sample_jobs.SWEEP)
+    jobs.register_sweep(committed_app, jobs.Sweep(sample_jobs.SWEEP))
     sweeps = committed_app.config["CHOPAY"].data_dir / sample_jobs.SWEEP_LOG
     assert _wait_for(lambda: len(sample_jobs.calls(sweeps)) >= 2)
     assert sample_jobs.calls(sweeps)[0] == {"sweep": True, "users": 1}

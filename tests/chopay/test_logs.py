@@ -1,4 +1,4 @@
-"""JSON log lines: one per request with its id, method, path, status and duration; no secrets."""
+"""JSON log lines: one per request with its id, method, route, status and duration; no secrets."""
 
 from __future__ import annotations
 
@@ -23,17 +23,19 @@ def _access(logs: LogCapture) -> list[dict[str, Any]]:
 
 
 def test_one_json_line_per_request(client: FlaskClient, logs: LogCapture, admin_headers):
-    resp = client.get("/v1/users/me?verbose=1", headers=admin_headers)
-    (line,) = _access(logs)
+    me = client.get("/v1/users/me", headers=admin_headers).get_json()
+    resp = client.get("/v1/users?limit=7", headers=admin_headers)
+    (_, line) = _access(logs)
     assert line["msg"] == "request"
     assert line["level"] == "info"
     assert line["method"] == "GET"
-    assert line["path"] == "/v1/users/me"  # the query string is not logged
+    assert line["route"] == "/v1/users"  # the query string is not logged
+    assert "limit" not in json.dumps(line)
     assert line["status"] == 200
     assert isinstance(line["duration_ms"], float)
     assert line["duration_ms"] >= 0
     assert line["request_id"] == resp.headers["X-Request-ID"]
-    assert line["user_id"] == resp.get_json()["id"]
+    assert line["user_id"] == me["id"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
     assert all("\n" not in raw for raw in logs.lines)
 
@@ -41,8 +43,59 @@ def test_one_json_line_per_request(client: FlaskClient, logs: LogCapture, admin_
 def test_error_requests_are_logged_with_their_status(client: FlaskClient, logs: LogCapture):
     client.get("/v1/users/me")
     client.get("/missing")
-    statuses = [(line["path"], line["status"]) for line in _access(logs)]
-    assert statuses == [("/v1/users/me", 401), ("/missing", 404)]
+    statuses = [(line["route"], line["status"]) for line in _access(logs)]
+    assert statuses == [("/v1/users/me", 401), ("unmatched", 404)]
+
+
+def test_a_token_pasted_into_a_path_is_not_logged(client: FlaskClient, logs: LogCapture, admin_headers):
+    token = admin_headers["Authorization"].removeprefix("Bearer ")
+    client.post(f"/v1/users/{token}/revoke", headers=admin_headers)
+    client.get(f"/v1/ledger/transactions/{token}", headers=admin_headers)
+    client.get(f"/v1/{token}")
+    assert [line["route"] for line in _access(logs)] == [
+        "unmatched",
+        "/v1/ledger/transactions/<string:tx_id>",
+        "unmatched",
+    ]
+    assert all(token[3:] not in raw for raw in logs.lines)
+
+
+def test_a_500_traceback_carries_no_statement_parameters(tmp_path):
+    import sqlalchemy as sa
+
+    from chopay import create_app, db, migrate
+    from chopay.config import from_env
+
+    url = f"sqlite:///{tmp_path / 'params.db'}"
+    migrate.upgrade(url)
+    application = create_app(from_env({}, database_url=url, data_dir=tmp_path, log_level="WARNING"))
+
+    phone = "0901" + "234567"  # a client value; only the source line of the call may be logged
+
+    @application.get("/test-only/bad-sql")
+    def bad_sql() -> str:
+        db.session().execute(sa.text("SELECT * FROM nowhere WHERE x = :v"), {"v": phone})
+        return "unreachable"
+
+    try:
+        with capture_logs() as captured:
+            resp = application.test_client().get("/test-only/bad-sql")
+    finally:
+        db.get_db(application).engine.dispose()
+    assert resp.status_code == 500
+    (error,) = captured.named("chopay.errors")
+    assert "Traceback" in error["exc"]
+    assert "sqlalchemy.exc.OperationalError: (message withheld" in error["exc"]
+    assert phone not in "\n".join(captured.lines)
+
+
+def test_service_urls_are_logged_without_passwords():
+    from chopay.logs import redact_url
+
+    assert redact_url("redis://:s3cret@queue.internal:6379/0") == "redis://:***@queue.internal:6379/0"
+    assert redact_url("redis://user:s3cret@h/1") == "redis://user:***@h/1"
+    assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
+    assert "s3cret" not in redact_url("rediss://:s3cret@[::1]:6380/0")
 
 
 @pytest.mark.parametrize("incoming", ["abc-123", "req.2026:01_x", "A" * 128])

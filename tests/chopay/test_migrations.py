@@ -15,7 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from chopay import migrate
-from chopay.db import import_models, make_engine
+from chopay.db import make_engine
+from chopay.models import metadata as schema_metadata
 
 
 def _head() -> str:
@@ -54,7 +55,7 @@ def _tables(conn: Connection) -> set[str]:
 def test_upgrade_from_empty_builds_every_table(empty_connection: Connection):
     assert _tables(empty_connection) == set()
     command.upgrade(migrate.alembic_config("unused://", connection=empty_connection), "head")
-    metadata = import_models()
+    metadata = schema_metadata
     assert _tables(empty_connection) == set(metadata.tables) | {"alembic_version"}
     assert MigrationContext.configure(empty_connection).get_current_revision() == _head()
     # Autogenerate against the freshly migrated database finds nothing to do.
@@ -63,7 +64,7 @@ def test_upgrade_from_empty_builds_every_table(empty_connection: Connection):
 
 def test_models_do_not_drift_from_the_migrated_test_database(engine: Engine):
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), import_models())
+        diff = compare_metadata(MigrationContext.configure(conn), schema_metadata)
     assert diff == []
 
 

@@ -20,7 +20,7 @@ def test_an_open_read_does_not_block_a_writer(tmp_path):
             assert reader.scalar(sa.text("SELECT count(*) FROM users")) == 0
             assert reader.in_transaction()
             started = time.monotonic()
-            with database.session() as writer:
+            with database.unit_of_work() as writer:
                 create_user(writer, name="Officer Nguyen Van A", role="officer")
             assert time.monotonic() - started < 5  # the busy timeout is 30 s
             # The reader still sees its snapshot until it ends its transaction.

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from payments.ledger import log, services
+from payments.ledger import sequencer, services
 from payments.ledger.domain import MAX_AMOUNT, Posting, TransactionSpec
 from payments.ledger.errors import (
     AccountExists,
@@ -36,13 +36,14 @@ def counts(session):
 
 def test_post_updates_balances_in_the_same_transaction(book, make_spec):
     tx = services.post(book, make_spec("k1", 150_000))
-    assert [(p.account.code, p.amount) for p in tx.postings] == [
+    assert [(p.account, p.amount) for p in tx.postings] == [
         ("payouts:clearing", 150_000),
         ("equity:opening", -150_000),
     ]
     assert balances(book)["payouts:clearing"] == 150_000
     assert balances(book)["equity:opening"] == -150_000
-    assert tx.entry is None  # not sequenced yet
+    assert tx.log_index is None  # not sequenced yet
+    assert services.get_transaction(book, tx.id) == tx
 
 
 @pytest.mark.parametrize(
@@ -110,7 +111,7 @@ def test_reversal_mirrors_and_links_and_happens_once(book, make_spec):
     original = services.post(book, make_spec("orig", 25_000))
     rev = services.reverse(book, original.id, key="rev-1", reason="entered twice")
     assert rev.reverses_id == original.id
-    assert [(p.account.code, p.amount) for p in rev.postings] == [
+    assert [(p.account, p.amount) for p in rev.postings] == [
         ("payouts:clearing", -25_000),
         ("equity:opening", 25_000),
     ]
@@ -143,7 +144,7 @@ def test_point_in_time_balance_by_instant_and_by_log_size(book, make_spec):
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for i in range(4):
         services.post(book, make_spec(f"t{i}", 10_000, occurred_at=t0 + dt.timedelta(days=i)))
-    log.sequence(book)
+    sequencer.sequence(book)
     assert services.balance(book, "payouts:clearing") == 40_000
     assert services.balance(book, "payouts:clearing", t0 + dt.timedelta(days=1, hours=1)) == 20_000
     assert services.balance(book, "payouts:clearing", t0 - dt.timedelta(seconds=1)) == 0

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 
+import chopay.models  # noqa: F401  (every table, for the ORM)
 from chopay.cli import main
 from chopay.config import from_env
-from chopay.db import Database, import_models
-from payments.ledger import keys, log, services
+from chopay.db import Database
+from payments.ledger import keys, services, tree
 from payments.ledger.domain import Posting, TransactionSpec
 
 
 def seed(n: int, start: int = 0) -> None:
-    import_models()
     db = Database(from_env().database_url)
-    with db.session() as s:
+    with db.unit_of_work() as s:
         services.ensure_account(s, code="bank:settlement", kind="asset")
         services.ensure_account(s, code="equity:opening", kind="equity")
         for i in range(start, start + n):
@@ -104,6 +104,6 @@ def test_log_size_after_cli_checkpoint(runner):
     runner.invoke(main, ["ledger", "checkpoint"])
     db = Database(from_env().database_url)
     with db.session() as s:
-        assert log.current_size(s) == 2
-        assert log.latest_checkpoint(s).size == 2
+        assert tree.current_size(s) == 2
+        assert tree.latest_checkpoint(s).size == 2
     db.engine.dispose()

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from payments.ledger import audit, log, merkle, services
+from payments.ledger import audit, entries, merkle, sequencer, services, tree
 from payments.ledger.canonical import leaf_bytes
 from payments.ledger.errors import EntryNotFound
 from payments.ledger.models import Checkpoint, Entry, Pending, Transaction
@@ -27,31 +27,31 @@ def leaf_hashes(session):
 
 def test_sequencer_assigns_gap_free_indexes_in_one_order(book, make_spec):
     ids = post_n(book, make_spec, 7)
-    assert log.sequence(book, batch=3) == 7
-    assert log.sequence(book) == 0
+    assert sequencer.sequence(book, batch=3) == 7
+    assert sequencer.sequence(book) == 0
     rows = book.execute(sa.select(Entry.transaction_id, Entry.idx).order_by(Entry.idx)).all()
     assert [r.idx for r in rows] == list(range(7))
     assert [r.transaction_id for r in rows] == ids
     assert book.scalar(sa.select(sa.func.count()).select_from(Pending)) == 0
-    assert log.current_size(book) == 7
+    assert tree.current_size(book) == 7
 
 
 def test_batching_does_not_change_the_tree(book, make_spec):
     post_n(book, make_spec, 11)
-    log.sequence(book, batch=2)
+    sequencer.sequence(book, batch=2)
     hashes = leaf_hashes(book)
-    assert log.root_at(book, 11) == merkle.root(hashes)
+    assert tree.root_at(book, 11) == merkle.root(hashes)
     # Each leaf is the canonical JSON of its transaction, chained to the previous leaf's hash.
-    entries = log.entries(book, from_index=0, limit=100)
-    assert [merkle.leaf_hash(leaf_bytes(e.leaf)) for e in entries] == hashes
-    assert entries[0].leaf["prev"] == "0" * 64
-    assert all(e.leaf["prev"] == entries[i].leaf_hash.hex() for i, e in enumerate(entries[1:]))
+    found = entries.entries(book, from_index=0, limit=100)
+    assert [merkle.leaf_hash(leaf_bytes(e.leaf)) for e in found] == hashes
+    assert found[0].leaf["prev"] == "0" * 64
+    assert all(e.leaf["prev"] == found[i].leaf_hash.hex() for i, e in enumerate(found[1:]))
 
 
 def test_leaves_carry_references_not_personal_data(book, make_spec):
     services.post(book, make_spec("k-ref", 5_000, metadata={"payout_ref": "PO-000001"}))
-    log.sequence(book)
-    (entry,) = log.entries(book)
+    sequencer.sequence(book)
+    (entry,) = entries.entries(book)
     assert set(entry.leaf) == {
         "v",
         "index",
@@ -71,48 +71,48 @@ def test_leaves_carry_references_not_personal_data(book, make_spec):
 def test_stored_node_proofs_match_the_reference_algorithm(book, make_spec):
     n = 19
     post_n(book, make_spec, n)
-    log.sequence(book, batch=4)
+    sequencer.sequence(book, batch=4)
     hashes = leaf_hashes(book)
     for size in range(1, n + 1):
         for index in range(size):
-            got = log.inclusion(book, index, size)
+            got = tree.inclusion(book, index, size)
             assert got["proof"] == merkle.inclusion_proof(index, hashes[:size])
             assert merkle.verify_inclusion(
                 index, size, hashes[index], got["proof"], merkle.root(hashes[:size])
             )
         for first in range(1, size + 1):
-            c = log.consistency(book, first, size)
+            c = tree.consistency(book, first, size)
             assert c["proof"] == merkle.consistency_proof(first, hashes[:size])
             assert merkle.verify_consistency(first, size, c["first_root"], c["second_root"], c["proof"])
 
 
 def test_checkpoints_are_signed_when_the_log_grows(book, make_spec, signer, verifier):
-    assert log.checkpoint(book, signer, "test.example/ledger") is None  # empty log
+    assert sequencer.checkpoint(book, signer, "test.example/ledger") is None  # empty log
     post_n(book, make_spec, 3)
-    log.sequence(book)
-    cp = log.checkpoint(book, signer, "test.example/ledger")
+    sequencer.sequence(book)
+    cp = sequencer.checkpoint(book, signer, "test.example/ledger")
     assert cp is not None
     assert cp.size == 3
     text, names = open_note(cp.note, [verifier])
     assert names == [signer.name]
     body = CheckpointBody.parse(text)
     assert (body.origin, body.size, body.root) == ("test.example/ledger", 3, merkle.root(leaf_hashes(book)))
-    assert log.checkpoint(book, signer, "test.example/ledger") is None  # nothing new
+    assert sequencer.checkpoint(book, signer, "test.example/ledger") is None  # nothing new
     post_n(book, make_spec, 1, start=3)
-    log.sequence(book)
-    assert log.checkpoint(book, signer, "test.example/ledger", min_interval=3600) is None  # too soon
-    assert log.checkpoint(book, signer, "test.example/ledger").size == 4
+    sequencer.sequence(book)
+    assert sequencer.checkpoint(book, signer, "test.example/ledger", min_interval=3600) is None  # too soon
+    assert sequencer.checkpoint(book, signer, "test.example/ledger").size == 4
 
 
 def test_out_of_range_proofs_are_not_found(book, make_spec, signer):
     post_n(book, make_spec, 2)
-    log.sequence(book)
-    log.checkpoint(book, signer, "o")
+    sequencer.sequence(book)
+    sequencer.checkpoint(book, signer, "o")
     for call in (
-        lambda: log.inclusion(book, 2),
-        lambda: log.inclusion(book, 0, 3),
-        lambda: log.consistency(book, 3),
-        lambda: log.consistency(book, 1, 5),
+        lambda: tree.inclusion(book, 2),
+        lambda: tree.inclusion(book, 0, 3),
+        lambda: tree.consistency(book, 3),
+        lambda: tree.consistency(book, 1, 5),
     ):
         with pytest.raises(EntryNotFound) as err:
             call()
@@ -124,8 +124,8 @@ def sealed(book, make_spec, signer):
     """Eight sequenced entries with a checkpoint after each."""
     for i in range(8):
         services.post(book, make_spec(f"s{i}", 10_000 + i, memo=f"entry {i}"))
-        log.sequence(book)
-        log.checkpoint(book, signer, "test.example/ledger")
+        sequencer.sequence(book)
+        sequencer.checkpoint(book, signer, "test.example/ledger")
     return book
 
 
@@ -135,7 +135,7 @@ def test_untouched_database_verifies(sealed, verifier):
     assert result.size == 8
     assert result.checkpoints == 8
     assert result.root == merkle.root(leaf_hashes(sealed))
-    lines = list(log.export_lines(sealed))
+    lines = list(entries.export_lines(sealed))
     assert len(lines) == 16
     assert verify_export(lines, [verifier]).ok
 
@@ -211,8 +211,8 @@ def test_inserted_forgery_is_named(sealed, verifier, make_spec):
     sealed.execute(sa.update(Entry).where(Entry.idx >= 4).values(idx=Entry.idx + 100))
     sealed.execute(sa.update(Entry).where(Entry.idx >= 104).values(idx=Entry.idx - 99))
     forged = services.post(sealed, make_spec("forged", 999))
-    row = log._rows_with_postings(sealed, [forged.id])[0]
-    leaf = log.leaf_for(row[0], row[1], 4, _entry_at(sealed, 3).leaf_hash)
+    row = entries._rows_with_postings(sealed, [forged.id])[0]
+    leaf = entries.leaf_for(row[0], row[1], 4, _entry_at(sealed, 3).leaf_hash)
     sealed.execute(sa.delete(Pending))
     sealed.add(Entry(idx=4, transaction_id=forged.id, leaf_hash=merkle.leaf_hash(leaf_bytes(leaf))))
     sealed.flush()
@@ -260,11 +260,11 @@ def test_export_stops_at_the_latest_checkpoint_and_the_tail_is_still_audited(
     book, make_spec, signer, verifier
 ):
     post_n(book, make_spec, 3)
-    log.sequence(book)
-    log.checkpoint(book, signer, "test.example/ledger")
+    sequencer.sequence(book)
+    sequencer.checkpoint(book, signer, "test.example/ledger")
     post_n(book, make_spec, 2, start=3)
-    log.sequence(book)  # sequenced, not yet signed
-    lines = list(log.export_lines(book))
+    sequencer.sequence(book)  # sequenced, not yet signed
+    lines = list(entries.export_lines(book))
     assert [line.count('"type":"entry"') for line in lines].count(1) == 3
     assert verify_export(lines, [verifier]).ok
     assert audit.verify_database(book, [verifier]).ok

@@ -16,9 +16,10 @@ import pytest
 
 from payments.ledger import verify
 from payments.ledger.canonical import leaf_bytes
+from payments.ledger.export import checkpoint_line, entry_line
 from payments.ledger.merkle import CompactRange, leaf_hash, root
 from payments.ledger.note import Checkpoint, Signer, sign_checkpoint
-from payments.ledger.verify import VerifyResult, checkpoint_line, entry_line, main, verify_export
+from payments.ledger.verify import VerifyResult, main, verify_export
 
 from .exports import ORIGIN, Leaf, checkpoint_note, export_lines, make_leaves
 
