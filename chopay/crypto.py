@@ -8,6 +8,10 @@ never holds a value that can be reversed or brute-forced without the key.
 Keys come from ``$CHOPAY_KEYS_DIR/data-keys.json`` (created by ``chopay keys generate``)::
 
     {"active": "d1", "keys": {"d1": "<base64 32 bytes>"}, "index_key": "<base64 32 bytes>"}
+
+Features get the keys with :func:`data_keys` and declare each column that holds ciphertext with
+:func:`protected_column`, naming the context its values are bound to (the AES-GCM associated
+data, e.g. ``"beneficiaries.national_id"``), so that key rotation can find and re-encrypt them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from flask import Flask, current_app
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -92,3 +98,36 @@ def mask(value: str, visible: int = 4) -> str:
     if len(value) <= visible:
         return "*" * len(value)
     return "*" * (len(value) - visible) + value[-visible:]
+
+
+def data_keys(app: Flask | None = None) -> DataKeys:
+    """Return the data keys of ``app`` (the current app by default), read once from its keys dir."""
+    target = app if app is not None else current_app
+    found: DataKeys | None = target.extensions.get("chopay.data_keys")
+    if found is None:
+        path = target.config["CHOPAY"].keys_dir / DATA_KEYS_FILE
+        if not path.exists():
+            raise DataKeyError(f"no data keys at {path}: run `chopay keys generate`")
+        found = DataKeys.load(path)
+        target.extensions["chopay.data_keys"] = found
+    return found
+
+
+@dataclass(frozen=True)
+class ProtectedColumn:
+    """A column that stores personal data as ciphertext made by :meth:`DataKeys.encrypt`."""
+
+    table: str
+    column: str
+    context: str
+
+
+PROTECTED_COLUMNS: list[ProtectedColumn] = []
+
+
+def protected_column(table: str, column: str, context: str | None = None) -> ProtectedColumn:
+    """Declare that ``table.column`` holds ciphertext bound to ``context`` (default ``table.column``)."""
+    found = ProtectedColumn(table, column, context or f"{table}.{column}")
+    if found not in PROTECTED_COLUMNS:
+        PROTECTED_COLUMNS.append(found)
+    return found
