@@ -4,7 +4,9 @@
 CSS come from the ``swagger-ui-bundle`` package and are served by chopay itself, so the docs
 work on a machine with no internet.
 
-Every request under ``/v1`` passes these checks, in this order, before its view runs:
+Every request under ``/v1`` passes these checks, in this order, before its view runs. Its body
+is read completely here, before the view opens the request's unit of work, so that a slow
+client never holds a database connection or SQLite's write lock while it sends:
 
 1. authentication and role (``chopay.auth``), for views that declare roles;
 2. no NUL or other control character in the path or the query (400 ``invalid_character``);
@@ -31,7 +33,7 @@ from flask import Flask, Response, current_app, request, send_from_directory
 from flask_smorest import Api as SmorestApi
 from flask_smorest.spec.plugins import FlaskPlugin
 from swagger_ui_bundle import swagger_ui_path
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
 from chopay.auth import BEARER_SCHEME
@@ -140,6 +142,16 @@ def _read_body() -> bytes:
         raise BadRequest(
             "The request body could not be read (bad transfer encoding).", code="body_unreadable"
         ) from None
+
+
+def _read_form() -> None:
+    """Parse a multipart body now (files spool to disk), before the view opens its transaction."""
+    try:
+        request.files  # noqa: B018  (parsing happens on first access)
+    except RequestEntityTooLarge:
+        raise
+    except (OSError, ValueError, ClientDisconnected):
+        raise BadRequest("The multipart body could not be read.", code="body_unreadable") from None
 
 
 def json_depth(body: bytes) -> int:
@@ -256,7 +268,11 @@ def init_app(app: Flask) -> Api:
             return
         if request.mimetype == "application/json":
             _require_sound_json(_read_body())
-        elif not request.mimetype.startswith("multipart/") and not request.mimetype.startswith("text/csv"):
+        elif request.mimetype.startswith("multipart/"):
+            _read_form()
+        elif request.mimetype.startswith("text/csv"):
+            _read_body()
+        else:
             raise UnsupportedMediaType(
                 f"Send the request body as application/json, not {request.mimetype or 'no type'}."
             )

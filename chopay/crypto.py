@@ -25,9 +25,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, current_app
-
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import Flask, current_app
 
 DATA_KEYS_FILE = "data-keys.json"
 

@@ -74,7 +74,7 @@ def list_entries(args: dict[str, Any]) -> dict[str, Any]:
     return {"items": shown, "next_from_index": shown[-1].index + 1 if more else None}
 
 
-@blp.route("/entries/<int:index>")
+@blp.route("/entries/<id:index>")
 @auth.roles(*READERS)
 @blp.arguments(schemas.ProofArgs, location="query")
 @blp.response(200, schemas.InclusionOut)
