@@ -470,8 +470,11 @@ def verify_payos(body: bytes | str | Mapping[str, Any], checksum_keys: Iterable[
     live = [k for k in checksum_keys if k]
     if not live:
         raise WebhookError("signature_invalid", "the connector has no live checksum key")
-    for key in live:
-        matched |= hmac.compare_digest(payos_checksum(data, key), webhook.signature)
+    try:
+        for key in live:
+            matched |= hmac.compare_digest(payos_checksum(data, key), webhook.signature)
+    except UnicodeEncodeError:
+        raise WebhookError("payload_malformed", "data contains a lone surrogate") from None
     if not matched:
         raise WebhookError("signature_invalid", "the signature does not match data with a live key")
     d = webhook.data

@@ -152,7 +152,10 @@ def _signed_body() -> Any:
         raise ProtocolError("02", "x-signature is missing")
     if not isinstance(body, dict):
         raise ProtocolError("01", "the body must be a JSON object")
-    expected = signature(body, bank().config.checksum_key)
+    try:
+        expected = signature(body, bank().config.checksum_key)
+    except UnicodeEncodeError:
+        raise ProtocolError("01", "the body contains a lone surrogate") from None
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise ProtocolError("02", "x-signature does not match the body")
     return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -366,13 +367,15 @@ def test_payos_wrong_key_is_invalid():
         (lambda b: b["data"].update(surprise=1), "payload_malformed"),
         (lambda b: b["data"].update(transactionDateTime="04/02/2023"), "payload_malformed"),
         (lambda b: b.update(data="x"), "payload_malformed"),
+        (lambda b: b["data"].update(description="a\ud800"), "payload_malformed"),
     ],
 )
 def test_payos_bad_bodies_have_their_code(mutate, code):
     body = json.loads(wh.sign_payos(_payos(), CHECKSUM))
     mutate(body)
     if code == "payload_malformed" and isinstance(body.get("data"), dict):
-        body["signature"] = wh.payos_checksum(body["data"], CHECKSUM)
+        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate cannot be signed at all
+            body["signature"] = wh.payos_checksum(body["data"], CHECKSUM)
     with pytest.raises(WebhookError) as exc:
         wh.verify_payos(json.dumps(body).encode(), [CHECKSUM])
     assert _code(exc) == code
