@@ -107,6 +107,7 @@ MAX_AMOUNT = 9_999_999_999_999
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates
 _CRYPTO = CryptoProvider()
 
 
@@ -541,7 +542,7 @@ def _no_unknown(obj: Mapping[str, Any], known: set[str]) -> None:
 
 
 def _clean(value: str, field: str) -> str:
-    if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if _UNSAFE_TEXT.search(value):
         raise WebhookError("payload_malformed", f"{field}: contains NUL or a lone surrogate")
     return value
 

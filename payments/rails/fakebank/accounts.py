@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 
 from chopay.db import utcnow
 from payments.rails.fakebank import config as cfg
-from payments.rails.fakebank.models import accounts
+from payments.rails.fakebank.models import accounts, bulk_insert, next_id, select_in
 from qr import bank_by_bin
 
 STATUSES = ("active", "closed", "dormant", "frozen")
@@ -122,11 +122,9 @@ def resolve(
     wanted = set(keys)
     found: dict[tuple[str, str], Account] = {}
     ordered = sorted(wanted)
-    for start in range(0, len(ordered), 400):  # stay well under SQLite's variable limit
-        part = ordered[start : start + 400]
-        rows = conn.execute(sa.select(accounts).where(sa.tuple_(accounts.c.bin, accounts.c.number).in_(part)))
-        for r in rows:
-            found[(r.bin, r.number)] = _row(r)
+    sql = "SELECT id, bin, number, holder_name, status, balance FROM accounts WHERE (bin, number) IN"
+    for r in select_in(conn, sql, ordered, width=2):
+        found[(r.bin, r.number)] = _row(r)
     if strict:
         return found
     missing = [
@@ -136,27 +134,25 @@ def resolve(
     ]
     if missing:
         now = utcnow()
-        conn.execute(
-            accounts.insert(),
-            [
+        start = next_id(conn, accounts)
+        rows = []
+        for i, (b, n) in enumerate(missing):
+            status = PATTERNS.get(n[-5:], "active")
+            rows.append(
                 {
+                    "id": start + i,
                     "bin": b,
                     "number": n,
                     "holder_name": fake_name(n),
-                    "status": PATTERNS.get(n[-5:], "active"),
+                    "status": status,
                     "balance": 0,
                     "opening_balance": 0,
                     "allow_negative": False,
                     "created_at": now,
                 }
-                for b, n in missing
-            ],
-        )
-        rows = conn.execute(
-            sa.select(accounts).where(sa.tuple_(accounts.c.bin, accounts.c.number).in_(missing))
-        )
-        for r in rows:
-            found[(r.bin, r.number)] = _row(r)
+            )
+            found[(b, n)] = Account(start + i, b, n, fake_name(n), status, 0)
+        bulk_insert(conn, accounts, rows)
     return found
 
 

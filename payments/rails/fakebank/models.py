@@ -12,10 +12,13 @@ reference, so ``GET /admin/transfers?reference=`` really counts what moved.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from chopay.db import UTCDateTime, make_engine
 
@@ -129,6 +132,72 @@ notifications = sa.Table(
     sa.Column("delivered_at", UTCDateTime, nullable=True),
     sa.Index("ix_notifications_due", "status", "next_attempt_at"),
 )
+
+
+def sqlite_time(moment: dt.datetime) -> str:
+    """Return ``moment`` as SQLAlchemy stores a UTC DateTime in SQLite (what UTCDateTime reads)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def parse_sqlite_time(text: str) -> dt.datetime:
+    """Read back what :func:`sqlite_time` (or the Core type) stored."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows through the driver's executemany.
+
+    Batches of hundreds of rows are the simulator's hot path; going around SQLAlchemy's
+    per-row parameter processing makes a 500-transfer payout several times cheaper. Values
+    are stored exactly as the Core types would store them (datetimes via :func:`sqlite_time`).
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    placeholders = ", ".join("?" for _ in names)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
+    conn.exec_driver_sql(sql, [tuple(_stored(row[n]) for n in names) for row in rows])
+
+
+def bulk_update_balances(conn: Connection, balances: Mapping[int, int]) -> None:
+    """Set many accounts' balances at once."""
+    conn.exec_driver_sql(
+        "UPDATE accounts SET balance = ? WHERE id = ?", [(v, k) for k, v in balances.items()]
+    )
+
+
+def select_in(conn: Connection, sql: str, values: Sequence[Any], *, width: int = 1) -> list[Any]:
+    """Run ``sql`` (ending in ``IN``) for every value, in slices under SQLite's variable limit.
+
+    ``width`` > 1 matches row values: ``values`` are tuples and ``sql`` ends ``(a, b) IN``.
+    Only for columns stored as plain SQL values (not datetimes, which Core would convert).
+    """
+    out: list[Any] = []
+    step = 900 // width
+    for start in range(0, len(values), step):
+        part = values[start : start + step]
+        if width == 1:
+            marks = ", ".join("?" for _ in part)
+            params: list[Any] = list(part)
+        else:
+            row = "(" + ", ".join("?" for _ in range(width)) + ")"
+            marks = "VALUES " + ", ".join(row for _ in part)
+            params = [v for tup in part for v in tup]
+        out.extend(conn.exec_driver_sql(f"{sql} ({marks})", tuple(params)).all())
+    return out
+
+
+def next_id(conn: Connection, table: sa.Table) -> int:
+    """Return the next free id; writers are serialised (BEGIN IMMEDIATE), so it stays free."""
+    return int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return sqlite_time(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def open_db(path: Path | str) -> Engine:

@@ -27,7 +27,14 @@ from sqlalchemy.engine import Connection
 
 from payments.rails.fakebank import accounts as acct
 from payments.rails.fakebank import config as cfg
-from payments.rails.fakebank.models import idempotency_keys, payout_transactions, payouts
+from payments.rails.fakebank.models import (
+    bulk_insert,
+    idempotency_keys,
+    parse_sqlite_time,
+    payout_transactions,
+    payouts,
+    select_in,
+)
 from payments.rails.fakebank.protocol import TRANSACTION_ERRORS, PayoutInput, ProtocolError
 from payments.rails.fakebank.transfers import InsufficientBalance, Move, move_many, txn_id
 from payments.rails.webhooks import VIETNAM
@@ -66,14 +73,8 @@ def create(
         return int(existing.id)
 
     refs = [i.reference_id for i in request.items]
-    known: dict[str, str] = {}
-    for start in range(0, len(refs), 400):
-        rows = conn.execute(
-            sa.select(payout_transactions.c.reference_id, payout_transactions.c.content_hash).where(
-                payout_transactions.c.reference_id.in_(refs[start : start + 400])
-            )
-        )
-        known.update({r.reference_id: r.content_hash for r in rows})
+    sql = "SELECT reference_id, content_hash FROM payout_transactions WHERE reference_id IN"
+    known: dict[str, str] = {r.reference_id: r.content_hash for r in select_in(conn, sql, refs)}
     for item in request.items:
         if item.reference_id in known and known[item.reference_id] != item.content_hash:
             raise ProtocolError(
@@ -139,8 +140,7 @@ def create(
                 "settle_at": now + settle,
             }
         )
-    if new_rows:
-        conn.execute(payout_transactions.insert(), new_rows)
+    bulk_insert(conn, payout_transactions, new_rows)
     _remember(conn, idempotency_key, request.body_hash, payout_id)
     return payout_id
 
@@ -173,8 +173,16 @@ def state(row: Any, now: dt.datetime) -> str:
     return "PROCESSING" if now < row.settle_at else str(row.final_state)
 
 
+_TRANSACTIONS = (
+    "SELECT public_id, reference_id, amount, description, to_bin, to_account_number, to_account_name,"
+    " final_state, error_code, error_message, transfer_id, settle_at FROM payout_transactions"
+    " WHERE reference_id IN"
+)
+
+
 def _transaction(row: Any, now: dt.datetime) -> dict[str, Any]:
-    current = state(row, now)
+    settle_at = parse_sqlite_time(row.settle_at)
+    current = "PROCESSING" if now < settle_at else str(row.final_state)
     done = current != "PROCESSING"
     return {
         "id": row.public_id,
@@ -185,7 +193,7 @@ def _transaction(row: Any, now: dt.datetime) -> dict[str, Any]:
         "toAccountNumber": row.to_account_number,
         "toAccountName": row.to_account_name,
         "reference": txn_id(row.transfer_id) if row.transfer_id and done else None,
-        "transactionDatetime": row.settle_at.astimezone(VIETNAM).isoformat() if done else None,
+        "transactionDatetime": settle_at.astimezone(VIETNAM).isoformat() if done else None,
         "errorMessage": row.error_message if done else None,
         "errorCode": row.error_code if done else None,
         "state": current,
@@ -206,14 +214,7 @@ def view(conn: Connection, payout_id: int, now: dt.datetime) -> dict[str, Any]:
     """Return a payout as the protocol shows it."""
     p = conn.execute(sa.select(payouts).where(payouts.c.id == payout_id)).one()
     refs: list[str] = list(p.item_refs)
-    by_ref: dict[str, Any] = {}
-    for start in range(0, len(refs), 400):
-        rows = conn.execute(
-            sa.select(payout_transactions).where(
-                payout_transactions.c.reference_id.in_(refs[start : start + 400])
-            )
-        )
-        by_ref.update({r.reference_id: r for r in rows})
+    by_ref = {r.reference_id: r for r in select_in(conn, _TRANSACTIONS, refs)}
     items = [_transaction(by_ref[r], now) for r in refs]
     return {
         "id": p.public_id,

@@ -30,11 +30,13 @@ returned. A transaction's ``reference`` is the bank transaction id (``FT...``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from payos._crypto import CryptoProvider  # the SDK's own signature code; pinned to payos 1.x
 
@@ -57,6 +59,7 @@ DESCRIPTION_MAX = 100
 _REFERENCE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9]{1,19}$")
 _BIN = re.compile(r"^[0-9]{6}$")
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates
 
 
 class ProtocolError(Exception):
@@ -98,9 +101,42 @@ class PayoutInput:
     body_hash: str
 
 
+# urllib.parse.quote's safe set (RFC 3986 unreserved characters plus its default "/").
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+_QUOTE_ASCII = {c: chr(c) if c in _SAFE else f"%{c:02X}" for c in range(128)}
+
+
+def _quote(text: str) -> str:
+    # str.translate runs in C; a 300 kB batch body quotes in a millisecond instead of 60 ms.
+    if text.isascii():
+        return text.translate(_QUOTE_ASCII)
+    return quote(text)
+
+
 def signature(data: Any, checksum_key: str) -> str:
-    """Return the payOS ``x-signature`` of ``data`` (request body or response data)."""
-    return str(_CRYPTO.create_signature(checksum_key, data))
+    """Return the payOS ``x-signature`` of ``data`` (request body or response data).
+
+    The same string and HMAC as the SDK's ``CryptoProvider.create_signature`` (keys sorted at
+    every depth, lists kept in order, ``key=value`` pairs URL-encoded and joined by ``&``),
+    computed faster so that a 1,000-transfer batch costs the simulator little; a property
+    test holds the two equal. Values are what JSON gives: str, int, bool, None, list, dict.
+    """
+    if not isinstance(data, dict):
+        return str(_CRYPTO.create_signature(checksum_key, data))
+    parts = []
+    for key in sorted(data):
+        value = data[key]
+        if isinstance(value, (list, dict)):
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        elif value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        parts.append(f"{_quote(str(key))}={_quote(text)}")
+    message = "&".join(parts).encode("utf-8")
+    return hmac.new(checksum_key.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
 def envelope(code: str, desc: str, data: Any = None) -> dict[str, Any]:
@@ -115,7 +151,7 @@ def body_hash(body: Mapping[str, Any]) -> str:
 
 
 def _clean(value: str, field: str) -> str:
-    if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if _UNSAFE_TEXT.search(value):
         raise ProtocolError("01", f"{field}: contains NUL or a lone surrogate")
     return value
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from chopay.db import utcnow
-from payments.rails.fakebank.models import accounts, transfers
+from payments.rails.fakebank.models import bulk_insert, bulk_update_balances, next_id, select_in, transfers
 
 KINDS = ("payout", "return", "incoming", "funding")
 
@@ -61,9 +61,7 @@ def move_many(conn: Connection, moves: Sequence[Move], *, at: dt.datetime | None
     if not moves:
         return []
     ids = {m.from_account for m in moves} | {m.to_account for m in moves}
-    rows = conn.execute(
-        sa.select(accounts.c.id, accounts.c.balance, accounts.c.allow_negative).where(accounts.c.id.in_(ids))
-    )
+    rows = select_in(conn, "SELECT id, balance, allow_negative FROM accounts WHERE id IN", sorted(ids))
     balance: dict[int, int] = {}
     negative_ok: dict[int, bool] = {}
     for r in rows:
@@ -77,8 +75,7 @@ def move_many(conn: Connection, moves: Sequence[Move], *, at: dt.datetime | None
     for account_id, total in debits.items():
         if not negative_ok[account_id] and balance[account_id] < total:
             raise InsufficientBalance(account_id, total, balance[account_id])
-    # Writers are serialised (BEGIN IMMEDIATE), so the next ids are max(id) + 1 onwards.
-    start = (conn.execute(sa.select(sa.func.max(transfers.c.id))).scalar() or 0) + 1
+    start = next_id(conn, transfers)
     booked = at or utcnow()
     out: list[dict[str, Any]] = []
     for i, m in enumerate(moves):
@@ -99,11 +96,8 @@ def move_many(conn: Connection, moves: Sequence[Move], *, at: dt.datetime | None
                 "booked_at": booked,
             }
         )
-    conn.execute(transfers.insert(), out)
-    conn.execute(
-        accounts.update().where(accounts.c.id == sa.bindparam("aid")).values(balance=sa.bindparam("bal")),
-        [{"aid": k, "bal": v} for k, v in balance.items()],
-    )
+    bulk_insert(conn, transfers, out)
+    bulk_update_balances(conn, balance)
     return [row["id"] for row in out]
 
 

@@ -9,6 +9,9 @@ import httpx
 import payos
 import pytest
 from flask import Flask
+from hypothesis import given
+from hypothesis import strategies as st
+from payos._crypto import CryptoProvider
 from payos.types import GetPayoutListParams, PayoutBatchItem, PayoutBatchRequest
 from payos.types.v1 import PayoutRequest
 
@@ -306,3 +309,23 @@ def test_injected_errors_happen_before_processing(bank: Flask, sdk: payos.PayOS,
     assert wsgi_client.get("/admin/transfers", params={"reference": "R1"}).json()["count"] == 0
     replace_config(bank, error_rate=0.0)
     assert sdk.payouts.batch.create(batch("B1", item("R1"))).approval_state == "COMPLETED"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(
+    data=st.dictionaries(st.text(max_size=12), json_values, max_size=8), key=st.text(min_size=1, max_size=20)
+)
+def test_the_fast_signature_string_is_the_sdks(data, key):
+    try:
+        expected = CryptoProvider().create_signature(key, data)
+    except UnicodeEncodeError:  # lone surrogates: the SDK cannot sign them, nor can we
+        with pytest.raises(UnicodeEncodeError):
+            signature(data, key)
+        return
+    assert signature(data, key) == expected
