@@ -122,9 +122,14 @@ def resolve(
     wanted = set(keys)
     found: dict[tuple[str, str], Account] = {}
     ordered = sorted(wanted)
-    sql = "SELECT id, bin, number, holder_name, status, balance FROM accounts WHERE (bin, number) IN"
-    for r in select_in(conn, sql, ordered, width=2):
-        found[(r.bin, r.number)] = _row(r)
+    by_bin: dict[str, list[str]] = {}
+    for b, n in ordered:
+        by_bin.setdefault(b, []).append(n)
+    for b, numbers in by_bin.items():
+        # One BIN at a time: SQLite uses the (bin, number) index for this, not for row values.
+        sql = "SELECT id, bin, number, holder_name, status, balance FROM accounts WHERE bin = ? AND number IN"
+        for r in select_in(conn, sql, numbers, prefix=(b,)):
+            found[(r.bin, r.number)] = _row(r)
     if strict:
         return found
     missing = [

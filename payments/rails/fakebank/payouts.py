@@ -30,6 +30,7 @@ from payments.rails.fakebank import config as cfg
 from payments.rails.fakebank.models import (
     bulk_insert,
     idempotency_keys,
+    next_id,
     parse_sqlite_time,
     payout_transactions,
     payouts,
@@ -118,10 +119,11 @@ def create(
     assert inserted is not None
     payout_id = int(inserted[0])
     new_rows: list[dict[str, Any]] = []
-    for item, (error, account) in zip(new, verdicts, strict=True):
+    first = next_id(conn, payout_transactions)
+    for n, (item, (error, account)) in enumerate(zip(new, verdicts, strict=True)):
         new_rows.append(
             {
-                "public_id": uuid.uuid4().hex,
+                "id": first + n,
                 "reference_id": item.reference_id,
                 "payout_id": payout_id,
                 "amount": item.amount,
@@ -174,10 +176,15 @@ def state(row: Any, now: dt.datetime) -> str:
 
 
 _TRANSACTIONS = (
-    "SELECT public_id, reference_id, amount, description, to_bin, to_account_number, to_account_name,"
+    "SELECT id, reference_id, amount, description, to_bin, to_account_number, to_account_name,"
     " final_state, error_code, error_message, transfer_id, settle_at FROM payout_transactions"
     " WHERE reference_id IN"
 )
+
+
+def transaction_id(pk: int) -> str:
+    """Return the protocol's id of a transaction: 32 hex digits, like payOS's own ids."""
+    return f"{pk:032x}"
 
 
 def _transaction(row: Any, now: dt.datetime) -> dict[str, Any]:
@@ -185,7 +192,7 @@ def _transaction(row: Any, now: dt.datetime) -> dict[str, Any]:
     current = "PROCESSING" if now < settle_at else str(row.final_state)
     done = current != "PROCESSING"
     return {
-        "id": row.public_id,
+        "id": transaction_id(row.id),
         "referenceId": row.reference_id,
         "amount": row.amount,
         "description": row.description,

@@ -178,19 +178,20 @@ def _balance(stmt: ET.Element, code: str, amount: int, day: dt.date) -> None:
 def to_camt053(statement: Statement) -> str:
     """Render as an ISO 20022 camt.053.001.08 bank-to-customer statement."""
     now = utcnow().astimezone(VIETNAM).replace(microsecond=0).isoformat()
-    account_id = f"{statement.account.bin}-{statement.account.number}"
-    ident = f"FB-{account_id}-{statement.start:%Y%m%d}-{statement.end:%Y%m%d}"
+    # Max35Text: FB, the BIN, the account number's last 13 characters and the two dates fit.
+    period = f"{statement.start:%y%m%d}{statement.end:%y%m%d}"
+    ident = f"FB{statement.account.bin}{statement.account.number[-13:]}{period}"
     doc = ET.Element("Document", xmlns=CAMT_NS)
     root = _el(doc, "BkToCstmrStmt")
     header = _el(root, "GrpHdr")
-    _el(header, "MsgId", ident[:35])
+    _el(header, "MsgId", ident)
     _el(header, "CreDtTm", now)
     stmt = _el(root, "Stmt")
-    _el(stmt, "Id", ident[:35])
+    _el(stmt, "Id", ident)
     _el(stmt, "CreDtTm", now)
-    period = _el(stmt, "FrToDt")
-    _el(period, "FrDtTm", dt.datetime.combine(statement.start, dt.time(), VIETNAM).isoformat())
-    _el(period, "ToDtTm", dt.datetime.combine(statement.end, dt.time(23, 59, 59), VIETNAM).isoformat())
+    span = _el(stmt, "FrToDt")
+    _el(span, "FrDtTm", dt.datetime.combine(statement.start, dt.time(), VIETNAM).isoformat())
+    _el(span, "ToDtTm", dt.datetime.combine(statement.end, dt.time(23, 59, 59), VIETNAM).isoformat())
     account = _el(stmt, "Acct")
     _el(_el(_el(account, "Id"), "Othr"), "Id", statement.account.number)
     _el(account, "Ccy", "VND")
