@@ -96,9 +96,7 @@ def client(args: tuple[str, int, int, int, str]) -> dict[str, Any]:
     succeeded = 0
     for start_at in range(first, first + count, chunk):
         batch = [
-            TransferRequest(
-                f"{prefix}{i:09d}", 100_000 + i % 1000, "970436", f"9{i:09d}0", "TCXH 2026-12"
-            )
+            TransferRequest(f"{prefix}{i:09d}", 100_000 + i % 1000, "970436", f"9{i:09d}0", "TCXH 2026-12")
             for i in range(start_at, min(start_at + chunk, first + count))
         ]
         began = time.perf_counter()

@@ -47,13 +47,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from qr.builder import MAX_AMOUNT
 from qr.text import fold
 
 REFERENCE_MAX = 16
 REFERENCE_RE = re.compile(rf"^[A-Z0-9]{{1,{REFERENCE_MAX}}}$")
 MEMO_MAX = 100
 AMOUNT_MIN = 1
-AMOUNT_MAX = 9_999_999_999_999
+AMOUNT_MAX = MAX_AMOUNT
 
 
 class Outcome(StrEnum):

@@ -40,6 +40,7 @@ from urllib.parse import quote
 
 from payos._crypto import CryptoProvider  # the SDK's own signature code; pinned to payos 1.x
 
+from payments.rails.base import AMOUNT_MAX, MEMO_MAX
 from payments.rails.fakebank.config import MAX_BATCH_ITEMS
 
 _CRYPTO = CryptoProvider()
@@ -54,8 +55,7 @@ TRANSACTION_ERRORS = {
     "NAME_MISMATCH": "The destination holder name does not match the bank's records",
     "LIMIT_EXCEEDED": "The amount exceeds the per-transfer limit",
 }
-AMOUNT_MAX = 9_999_999_999_999
-DESCRIPTION_MAX = 100
+DESCRIPTION_MAX = MEMO_MAX
 _REFERENCE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9]{1,19}$")
 _BIN = re.compile(r"^[0-9]{6}$")
