@@ -25,9 +25,7 @@ import json
 import multiprocessing
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,30 +38,10 @@ import httpx  # noqa: E402
 
 from payments.rails.base import Outcome, TransferRequest  # noqa: E402
 from payments.rails.fakebank import config as cfg  # noqa: E402
+from payments.rails.fakebank.process import Simulator  # noqa: E402
 from payments.rails.payos import PayosRail  # noqa: E402
 
 TARGET = 1_500
-
-
-def start(db: Path, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """Start the simulator and return it with its URL, read from its banner."""
-    log = db.with_suffix(".log")
-    chopay = Path(sys.executable).with_name("chopay")
-    args = [str(chopay), "fakebank", "serve", "--port", "0", "--db", str(db)]
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [*args, "--workers", str(workers), "--threads", str(threads)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        text = log.read_text()
-        if "  notifications:" in text:
-            return process, text.split("serving on ", 1)[1].split()[0], log
-        time.sleep(0.05)
-    process.kill()
-    raise SystemExit("the simulator did not start:\n" + log.read_text())
 
 
 def cpu_seconds(master: int) -> float:
@@ -130,7 +108,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        process, url, log = start(Path(tmp) / "bench.db", options.workers, options.threads)
+        bank = Simulator.start(
+            Path(tmp), "--workers", str(options.workers), "--threads", str(options.threads)
+        )
+        process, url = bank.process, bank.url
         try:
             share = options.items // options.clients
             jobs = [(url, n * share, share, options.chunk, "B") for n in range(options.clients)]
@@ -144,8 +125,7 @@ def main() -> None:
             with httpx.Client(base_url=url, timeout=60) as admin:
                 summary = admin.get("/admin/transfers").json()
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+            bank.stop()
     sent = share * options.clients
     latencies = sorted(x for part in parts for x in part["latencies"])
     rate = sent / elapsed

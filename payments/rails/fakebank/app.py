@@ -34,6 +34,7 @@ from payments.rails.fakebank.config import FakebankConfig
 from payments.rails.fakebank.models import open_db
 from payments.rails.fakebank.notify import Deliverer
 from payments.rails.fakebank.protocol import ProtocolError, envelope, parse_batch, parse_single, signature
+from payments.rails.webhooks import VIETNAM
 
 log = logging.getLogger("chopay.fakebank")
 MAX_BODY = 16 * 1024 * 1024
@@ -250,12 +251,18 @@ def _routes(app: Flask) -> None:
             raise ProtocolError("01", f"{unknown[0]}: unknown query parameter")
         limit = _bounded(args.get("limit", "10"), "limit", 1, 100)
         offset = _bounded(args.get("offset", "0"), "offset", 0, 10**9)
+        approval = args.get("approvalState")
+        if approval is not None and approval not in APPROVAL_STATES:
+            raise ProtocolError("01", f"approvalState: must be one of {', '.join(APPROVAL_STATES)}")
         with bank().engine.connect().execution_options(read_only=True) as conn, conn.begin():
             return _ok(
                 payouts.search(
                     conn,
                     reference_id=args.get("referenceId"),
-                    approval=args.get("approvalState"),
+                    approval=approval,
+                    category=args.get("category"),
+                    start=_moment(args.get("fromDate"), "fromDate"),
+                    end=_moment(args.get("toDate"), "toDate", end_of_day=True),
                     limit=limit,
                     offset=offset,
                     now=utcnow(),
@@ -295,6 +302,25 @@ def _routes(app: Flask) -> None:
                 "status": found.status,
             }
         )
+
+
+APPROVAL_STATES = ("PROCESSING", "COMPLETED", "PARTIAL_COMPLETED", "FAILED")
+
+
+def _moment(text: str | None, name: str, *, end_of_day: bool = False) -> dt.datetime | None:
+    """Parse a date (Vietnam day; a ``toDate`` day is included) or an ISO date-time with offset."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end_of_day else 0)
+            return dt.datetime.combine(day, dt.time(), VIETNAM)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ProtocolError("01", f"{name}: must be YYYY-MM-DD or an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise ProtocolError("01", f"{name}: a date-time needs a UTC offset")
+    return moment
 
 
 def _bounded(text: str, name: str, low: int, high: int) -> int:

@@ -246,30 +246,39 @@ def find(conn: Connection, identifier: str) -> int | None:
 def search(
     conn: Connection,
     *,
-    reference_id: str | None,
-    approval: str | None,
-    limit: int,
-    offset: int,
+    reference_id: str | None = None,
+    approval: str | None = None,
+    category: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    limit: int = 10,
+    offset: int = 0,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """List payouts, newest first; ``reference_id`` matches a payout's or one of its transfers'."""
-    query = sa.select(payouts.c.id).order_by(payouts.c.id.desc())
+    """List payouts, newest first, with the protocol's filters.
+
+    ``reference_id`` matches a payout's or one of its transfers' reference; ``start`` and
+    ``end`` bound the creation time (end excluded); ``approval`` is a computed state, so it is
+    applied to the payouts the other filters leave.
+    """
+    query = sa.select(payouts.c.id, payouts.c.category).order_by(payouts.c.id.desc())
     if reference_id is not None:
         owner = sa.select(payout_transactions.c.payout_id).where(
             payout_transactions.c.reference_id == reference_id
         )
         query = query.where(sa.or_(payouts.c.reference_id == reference_id, payouts.c.id.in_(owner)))
-    ids = [r.id for r in conn.execute(query)]
-    found = [view(conn, i, now) for i in ids] if reference_id is not None or approval else None
-    if found is None:
-        page_ids = ids[offset : offset + limit]
+    if start is not None:
+        query = query.where(payouts.c.created_at >= start)
+    if end is not None:
+        query = query.where(payouts.c.created_at < end)
+    ids = [r.id for r in conn.execute(query) if category is None or category in (r.category or [])]
+    if approval is None:
         total = len(ids)
-        page = [view(conn, i, now) for i in page_ids]
+        page = [view(conn, i, now) for i in ids[offset : offset + limit]]
     else:
-        if approval:
-            found = [p for p in found if p["approvalState"] == approval]
-        total = len(found)
-        page = found[offset : offset + limit]
+        matching = [p for p in (view(conn, i, now) for i in ids) if p["approvalState"] == approval]
+        total = len(matching)
+        page = matching[offset : offset + limit]
     return {
         "pagination": {
             "limit": limit,

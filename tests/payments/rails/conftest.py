@@ -2,20 +2,16 @@
 
 ``bank`` is the simulator's WSGI app on a fresh SQLite file; ``sdk`` is the unmodified
 payOS SDK talking to it through httpx's WSGI transport (no sockets). ``live_bank`` starts
-``chopay fakebank serve --port 0`` as a real gunicorn process and reads the address it
-bound from its banner, for tests that need real HTTP (dropped connections, the CLI).
+``chopay fakebank serve --port 0`` as a real gunicorn process
+(:class:`payments.rails.fakebank.process.Simulator`), for tests that need real HTTP
+(dropped connections, the CLI).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +24,8 @@ from payments.rails.fakebank import accounts
 from payments.rails.fakebank import config as cfg
 from payments.rails.fakebank.app import create_app
 from payments.rails.fakebank.models import open_db
+from payments.rails.fakebank.process import Simulator
 from payments.rails.payos import PayosRail
-
-CHOPAY = Path(sys.executable).with_name("chopay")
 
 
 def make_bank(tmp_path: Path, **options: Any) -> Flask:
@@ -89,80 +84,19 @@ def rail(wsgi_client: httpx.Client) -> PayosRail:
     )
 
 
-@dataclass
-class LiveBank:
-    """A running ``chopay fakebank serve`` process."""
-
-    url: str
-    db: Path
-    process: subprocess.Popen[str]
-    banner: str
-    log: Path
-
-    def admin(self) -> httpx.Client:
-        """Return a client for the admin endpoints."""
-        return httpx.Client(base_url=self.url, timeout=30)
-
-    def rail(self, **kwargs: Any) -> PayosRail:
-        """Return chopay's rail pointed at this simulator over HTTP."""
-        options = {
-            "base_url": self.url,
-            "client_id": cfg.DEMO_CLIENT_ID,
-            "api_key": cfg.DEMO_API_KEY,
-            "checksum_key": cfg.DEMO_CHECKSUM_KEY,
-        } | kwargs
-        return PayosRail(**options)
-
-
-def start_live(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> LiveBank:
-    """Start the simulator on a free port and wait (with a deadline) for its banner."""
-    stamp = time.monotonic_ns()
-    db = tmp_path / f"live-{stamp}.db"
-    log = tmp_path / f"live-{stamp}.log"
-    # Output goes to a file: a pipe nobody reads would block the server once it filled.
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [str(CHOPAY), "fakebank", "serve", "--port", "0", "--db", str(db), *args],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        text = log.read_text()
-        if "  notifications:" in text:
-            url = text.split("serving on ", 1)[1].split()[0]
-            return LiveBank(url, db, process, text, log)
-        time.sleep(0.05)
-    process.kill()
-    process.wait(timeout=10)
-    raise AssertionError("the simulator did not start:\n" + log.read_text())
-
-
-def stop_live(live: LiveBank) -> None:
-    """Stop a live simulator gracefully (SIGTERM to its own pid), then reap it."""
-    live.process.send_signal(signal.SIGTERM)
-    try:
-        live.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        live.process.kill()
-        live.process.wait(timeout=10)
-
-
 @pytest.fixture
-def live_bank(tmp_path: Path) -> Iterator[Callable[..., LiveBank]]:
+def live_bank(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
     """Return a factory of live simulators, all stopped after the test."""
-    started: list[LiveBank] = []
+    started: list[Simulator] = []
 
-    def factory(*args: str, env: dict[str, str] | None = None) -> LiveBank:
-        live = start_live(tmp_path, *args, env=env)
+    def factory(*args: str, env: dict[str, str] | None = None) -> Simulator:
+        live = Simulator.start(tmp_path, *args, env=env)
         started.append(live)
         return live
 
     yield factory
     for live in started:
-        stop_live(live)
+        live.stop()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02) -> Any:

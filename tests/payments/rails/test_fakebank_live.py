@@ -19,8 +19,9 @@ from payments.rails import webhooks as wh
 from payments.rails.base import Outcome, Reason, TransferRequest, TransferResult
 from payments.rails.errors import RailError
 from payments.rails.fakebank import config as cfg
+from payments.rails.fakebank.process import Simulator
 
-from .conftest import LiveBank, wait_for
+from .conftest import wait_for
 
 BAD = {
     "0000099991": Reason.ACCOUNT_CLOSED,
@@ -29,7 +30,7 @@ BAD = {
 }
 
 
-def test_the_unmodified_sdk_drives_the_simulator_over_http(live_bank: Callable[..., LiveBank]):
+def test_the_unmodified_sdk_drives_the_simulator_over_http(live_bank: Callable[..., Simulator]):
     live = live_bank()
     assert f"client id:     {cfg.DEMO_CLIENT_ID}" in live.banner
     assert f"checksum key:  {cfg.DEMO_CHECKSUM_KEY}" in live.banner
@@ -72,7 +73,7 @@ def _resolve(rail, todo: dict[str, TransferRequest], final: dict[str, TransferRe
             del todo[ref]
 
 
-def test_exactly_once_whatever_the_faults(live_bank: Callable[..., LiveBank]):
+def test_exactly_once_whatever_the_faults(live_bank: Callable[..., Simulator]):
     live = live_bank("--drop-rate", "0.3", "--error-rate", "0.3", "--settle-ms", "50", "--seed", "11")
     rail = live.rail(timeout=10)
     items = _transfers(300)

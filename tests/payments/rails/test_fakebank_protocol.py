@@ -329,3 +329,34 @@ def test_the_fast_signature_string_is_the_sdks(data, key):
             signature(data, key)
         return
     assert signature(data, key) == expected
+
+
+def test_list_filters_by_state_category_and_dates(sdk: payos.PayOS):
+    paid = sdk.payouts.batch.create(
+        PayoutBatchRequest(reference_id="B1", payouts=[item("R1")], category=["tcxh"])
+    )
+    sdk.payouts.batch.create(batch("B2", item("R2", account="0123499991")))
+    today = paid.created_at[:10]
+
+    def ids(**params: Any) -> list[str]:
+        return [p.reference_id for p in sdk.payouts.list(GetPayoutListParams(**params)).data]
+
+    assert ids() == ["B2", "B1"]
+    assert ids(approval_state="FAILED") == ["B2"]
+    assert ids(approval_state="COMPLETED") == ["B1"]
+    assert ids(category="tcxh") == ["B1"]
+    assert ids(from_date=today, to_date=today) == ["B2", "B1"]
+    assert ids(to_date="2020-01-01") == []
+    page = sdk.payouts.list(GetPayoutListParams(limit=1))
+    assert page.pagination.has_more
+    assert ids(limit=1, offset=1) == ["B1"]
+    assert not sdk.payouts.list(GetPayoutListParams(limit=1, offset=1)).pagination.has_more
+
+
+@pytest.mark.parametrize(
+    "query", ["approvalState=DONE", "fromDate=yesterday", "toDate=2026-12-01T10:00:00", "limit=101"]
+)
+def test_bad_list_filters_are_refused(wsgi_client, query):
+    headers = {"x-client-id": cfg.DEMO_CLIENT_ID, "x-api-key": cfg.DEMO_API_KEY}
+    response = wsgi_client.get(f"/v1/payouts?{query}", headers=headers)
+    assert (response.status_code, response.json()["code"]) == (400, "01")
