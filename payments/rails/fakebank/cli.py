@@ -78,7 +78,11 @@ def fakebank() -> None:
 @click.option("--seed-accounts", type=click.IntRange(0), default=0, help="Open N accounts with fake names.")
 @click.option("--strict-accounts", is_flag=True, help="Only seeded and imported accounts exist.")
 @click.option(
-    "--transfer-limit", type=click.IntRange(1), default=cfg.DEFAULT_TRANSFER_LIMIT, show_default=True
+    "--transfer-limit",
+    type=click.IntRange(1),
+    default=cfg.DEFAULT_TRANSFER_LIMIT,
+    show_default=True,
+    help="Largest transfer in dong; above it, LIMIT_EXCEEDED.",
 )
 @click.option(
     "--source-balance",
@@ -105,7 +109,7 @@ def fakebank() -> None:
     "--retry-base-ms", type=click.IntRange(1), default=500, show_default=True, help="First retry delay."
 )
 @click.option(
-    "--max-attempts", type=click.IntRange(1), default=10, show_default=True, help="Deliveries per note."
+    "--max-attempts", type=click.IntRange(1), default=10, show_default=True, help="Attempts per notification."
 )
 def serve(**options: Any) -> None:
     """Serve the simulator with gunicorn; print its address and credentials."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 import time
 from dataclasses import dataclass
@@ -54,8 +55,10 @@ def run(
     errors: dict[str, int] = {}
     started = time.monotonic()
     with httpx.Client(base_url=bank_url, timeout=10) as client:
-        while (elapsed := time.monotonic() - started) < duration:
-            due = started + (sent + refused) / rate
+        for n in itertools.count():
+            due = started + n / rate
+            if due - started >= duration:
+                break
             if due > time.monotonic():
                 time.sleep(due - time.monotonic())
             stall = rng.choice(stalls)
@@ -80,11 +83,12 @@ def run(
                 refused += 1
                 code = str(response.json().get("error", response.status_code))
                 errors[code] = errors.get(code, 0) + 1
+    elapsed = time.monotonic() - started
     return {
         "payments": sent,
         "amount": amount,
         "refused": refused,
         "errors": errors,
-        "seconds": round(max(elapsed, 0.0), 3),
+        "seconds": round(elapsed, 3),
         "rate": round(sent / max(elapsed, 1e-9), 2),
     }

@@ -138,3 +138,18 @@ def test_connector_flags_parse(text, expected):
 def test_bad_connector_flags_are_refused(text):
     with pytest.raises(ValueError, match="connector"):
         parse_connector(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("account_number,bin\n1,2\n", "header must start with bin,account_number"),
+        ("bin,account_number\n", "no merchants"),
+    ],
+)
+def test_simulate_refuses_a_bad_merchants_file(tmp_path: Path, text, words):
+    stalls = tmp_path / "stalls.csv"
+    stalls.write_text(text)
+    result = run(["simulate", "--merchants", str(stalls), "--bank-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert words in result.output
