@@ -48,7 +48,11 @@ def fakebank() -> None:
 @fakebank.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=cfg.DEFAULT_PORT, show_default=True, help="0: any."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=cfg.DEFAULT_PORT,
+    show_default=True,
+    help="Port (0: any free one).",
 )
 @DB
 @click.option(
