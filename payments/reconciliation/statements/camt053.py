@@ -343,7 +343,7 @@ class _Target:
             elif code == "CLAV":
                 self.available = amount
         if opening is None or closing is None:
-            missing = "an opening (OPBD or PRCD)" if opening is None else "a closing (CLBD)"
+            missing = "opening (OPBD or PRCD)" if opening is None else "closing (CLBD)"
             self.problems.fatal(StatementMalformed(f"the statement has no {missing} balance", location=where))
         if period_from is None:
             period_from = opening[2]
@@ -362,7 +362,14 @@ class _Target:
     # -- values ------------------------------------------------------------------------------
 
     def _balance(self, bal: dict[str, str], path: str) -> int | None:
+        self._currency(bal.get("Amt@Ccy"), path)
         return self._amount(bal.get("Amt"), bal.get("Amt@Ccy"), bal.get("CdtDbtInd"), path, MAX_BALANCE)
+
+    def _currency(self, ccy: str | None, path: str) -> None:
+        if ccy is not None and ccy != CURRENCY:
+            self.problems.add(
+                CurrencyNotVnd(f"the amount is in {ccy!r}, not {CURRENCY}", location=f"{path}/Amt")
+            )
 
     def _amount(
         self, text: str | None, ccy: str | None, mark: str | None, path: str, limit: int
@@ -371,8 +378,6 @@ class _Target:
         if text is None:
             add(StatementMalformed("the amount (Amt) is missing", location=path))
             return None
-        if ccy is not None and ccy != CURRENCY:
-            add(CurrencyNotVnd(f"the amount is in {ccy!r}, not {CURRENCY}", location=f"{path}/Amt"))
         try:
             amount = parse_amount(text, limit=limit)
         except ValueError as exc:
@@ -433,7 +438,11 @@ class _Target:
             + [e.get("AddtlNtryInf", "")]
         )
         description = self._text(" ".join(dict.fromkeys(d for d in described if d)), where, MAX_DESCRIPTION)
-        if len(self.problems.items) > errors:
+        unreadable = len(self.problems.items) > errors
+        # A foreign currency says nothing about whether the entry can be read, so the entry
+        # still goes through the statement checks.
+        self._currency(e.get("Amt@Ccy"), where)
+        if unreadable:
             return
         assert amount is not None
         assert booking is not None

@@ -79,6 +79,8 @@ from payments.reconciliation.statements.values import (
 )
 
 Order = Literal["oldest_first", "newest_first", "auto"]
+_Parsed = tuple[StatementLine | None, int | None, str]
+"""A CSV row read: its line (None when unreadable), its running balance and its raw date."""
 
 
 @dataclass(frozen=True)
@@ -296,12 +298,10 @@ def read_csv(
     col = _index(header_row[1], mapping, problems)
     builder = StatementBuilder(f"csv:{mapping.name}", problems=problems, account=account, period=period)
     reading = _RowReader(mapping, col, len(header_row[1]), problems)
-    buffered: list[tuple[StatementLine, int | None, str]] = []
+    buffered: list[_Parsed] = []
     streaming = mapping.order == "oldest_first"
     for number, row in rows:
         parsed = reading.read(number, row)
-        if parsed is None:
-            continue
         if streaming:
             _feed(builder, parsed, opening_balance)
         else:
@@ -345,10 +345,11 @@ def _records(
         start = lines.number + 1
 
 
-def _feed(
-    builder: StatementBuilder, parsed: tuple[StatementLine, int | None, str], opening: int | None
-) -> None:
+def _feed(builder: StatementBuilder, parsed: _Parsed, opening: int | None) -> None:
     line, balance, _ = parsed
+    if line is None:
+        builder.skip(balance)
+        return
     if not builder.in_section:
         start = opening
         if start is None:
@@ -358,16 +359,20 @@ def _feed(
     builder.add_line(line, balance=balance)
 
 
-def _newest_first(mapping: CsvMapping, rows: list[tuple[StatementLine, int | None, str]]) -> bool:
+def _newest_first(mapping: CsvMapping, rows: list[_Parsed]) -> bool:
     if mapping.order == "newest_first":
         return True
+    rows = [r for r in rows if r[0] is not None]
     if len(rows) < 2:
         return False
     try:
         first = dt.datetime.strptime(rows[0][2].strip(), mapping.date_format)  # noqa: DTZ007 (compared, never stored)
         last = dt.datetime.strptime(rows[-1][2].strip(), mapping.date_format)  # noqa: DTZ007
     except ValueError:
-        return rows[0][0].booking_date > rows[-1][0].booking_date
+        first_line, last_line = rows[0][0], rows[-1][0]
+        assert first_line is not None
+        assert last_line is not None
+        return first_line.booking_date > last_line.booking_date
     return first > last
 
 
@@ -393,8 +398,8 @@ class _RowReader:
     def _bad(self, number: int, column: str, message: str) -> None:
         self.problems.add(FieldInvalid(message, location=f"line {number}, column {column}"))
 
-    def read(self, number: int, row: list[str]) -> tuple[StatementLine, int | None, str] | None:
-        """Return the line, its running balance and its raw date, or None after recording why not."""
+    def read(self, number: int, row: list[str]) -> _Parsed:
+        """Return the line (None after recording why it cannot be read), its balance and raw date."""
         m = self.mapping
         if len(row) != self.width:
             if len(row) > self.width and not any(c.strip() for c in row[self.width :]):
@@ -408,7 +413,7 @@ class _RowReader:
                         location=f"line {number}",
                     )
                 )
-                return None
+                return None, None, ""
         errors = len(self.problems.items)
         line_id = booking = amount = None
         try:
@@ -458,7 +463,7 @@ class _RowReader:
         if self.i_account is not None:
             self._check_account(number, row[self.i_account].strip())
         if unreadable:
-            return None
+            return None, balance, row[self.i_booking]
         assert line_id is not None
         assert booking is not None
         assert value is not None

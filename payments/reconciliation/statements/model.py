@@ -120,6 +120,7 @@ class StatementBuilder:
         self._running: int | None = None
         self._section_start = 0
         self._section_problems = 0
+        self._resync = False
         self._section_from: dt.date | None = None
         self._section_location = ""
         self._first_from: dt.date | None = None
@@ -187,6 +188,13 @@ class StatementBuilder:
     def _given_from(self) -> dt.date | None:
         return self.period[0] if self.period else None
 
+    def skip(self, balance: int | None) -> None:
+        """Note a line that could not be read, so the next running balance is not blamed for it."""
+        self._resync = True
+        if balance is not None and self._running is not None:
+            self._running = balance
+            self._resync = False
+
     def add_line(self, line: StatementLine, *, balance: int | None = None) -> None:
         """Check ``line`` against those before it and keep it."""
         add = self.problems.add
@@ -215,7 +223,9 @@ class StatementBuilder:
             add(StatementMalformed("a line comes before any opening balance", location=line.source))
             self._running = 0
         self._running += line.amount
-        if balance is not None and balance != self._running:
+        if self._resync and balance is not None:
+            self._running, self._resync = balance, False
+        elif balance is not None and balance != self._running:
             add(
                 StatementUnbalanced(
                     f"the running balance is {balance:,}, but the previous balance plus the amount "
@@ -261,7 +271,8 @@ class StatementBuilder:
         section_to = period_to if period_to is not None else (self.period[1] if self.period else None)
         self._check_period(section, self._section_from, section_to)
         self.closing = closing
-        self.available = available
+        if available is not None:
+            self.available = available
         self._last_to = section_to
         self._running = None
 

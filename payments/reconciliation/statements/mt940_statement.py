@@ -163,7 +163,8 @@ class _Reader:
             self._open(data.get(_OPENING[tag]), where)
         elif tag in _CLOSING:
             self._close(data.get(_CLOSING[tag]), where)
-        elif tag == "64" and self.builder.in_section:
+        elif tag == "64":
+            # :64: follows the closing balance it qualifies.
             available = data.get("available_balance")
             if available is not None:
                 self.builder.available = self._balance(available, where)
