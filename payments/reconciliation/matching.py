@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import TypeAlias
 
 from rapidfuzz import fuzz
@@ -46,13 +46,14 @@ from payments.reconciliation.domain import (
     Category,
     CategoryTotal,
     LedgerItem,
+    LedgerItems,
     Match,
     MatchConfig,
     MatchStats,
     Rule,
 )
 from payments.reconciliation.references import compile_patterns, fuzzy_text, line_keys, reference_key
-from payments.reconciliation.statements.model import Statement, StatementLine
+from payments.reconciliation.statements.model import Statement
 
 Index: TypeAlias = dict[str, "int | list[int]"]
 
@@ -139,8 +140,7 @@ class Reconciliation:
         lines = self.statement.lines
         items = self.items
         want = None if category is None else _CODE[category]
-        for i, line in enumerate(lines):
-            code = self._line_cat[i]
+        for i, code in enumerate(self._line_cat):
             if want is not None and code != want:
                 continue
             cat = _CATEGORIES[code]
@@ -151,6 +151,7 @@ class Reconciliation:
                 members = tuple(items[p] for p in group)
             elif cat in _PAIRED:
                 members = (items[self._line_item[i]],)
+            line = lines[i]
             yield Match(
                 category=cat,
                 line=line,
@@ -169,7 +170,7 @@ class Reconciliation:
 
 def reconcile(
     statement: Statement,
-    items: Sequence[LedgerItem],
+    items: LedgerItems | Iterable[LedgerItem],
     *,
     ledger_balance: int,
     ledger_opening: int | None = None,
@@ -179,12 +180,13 @@ def reconcile(
     """Match ``statement`` against ``items`` and check the closing balances.
 
     ``items`` are the ledger transactions on the reconciled account in the statement's
-    period; ``ledger_balance`` is that account's ledger balance at the end of the period
-    (and ``ledger_opening`` at its start, when known). ``history`` holds earlier items a
-    line may refer back to, such as the payout a return credits back; they are not
-    reconciled themselves.
+    period (a :class:`LedgerItems` for large loads); ``ledger_balance`` is that account's
+    ledger balance at the end of the period (and ``ledger_opening`` at its start, when
+    known). ``history`` holds earlier items a line may refer back to, such as the payout a
+    return credits back; they are not reconciled themselves.
     """
-    engine = _Engine(statement, items, history, config or MatchConfig())
+    store = items if isinstance(items, LedgerItems) else LedgerItems(items)
+    engine = _Engine(statement, store, history, config or MatchConfig())
     engine.run()
     totals, explained = engine.totals()
     balance = BalanceCheck(
@@ -197,20 +199,27 @@ def reconcile(
     return Reconciliation(engine, balance, totals)
 
 
+_TXN_FIELDS = ("bank_txn_id", "connector_txn_id")
+_REF_FIELDS = ("payout_ref", "funding_ref", "intent", "receipt")
+
+
 class _Engine:
     def __init__(
         self,
         statement: Statement,
-        items: Sequence[LedgerItem],
+        items: LedgerItems,
         history: Iterable[LedgerItem],
         config: MatchConfig,
     ) -> None:
         self.statement = statement
-        self.lines = statement.lines
+        lines = statement.lines
+        self.line_ids, self.line_refs, self.line_texts = lines.line_ids, lines.references, lines.descriptions
+        self.line_amounts, self.line_days = lines.amounts, lines.value_days
         self.items = items
+        self.amounts, self.days, self.logs = items.amounts, items.days, items.log_indexes
         self.config = config
         self.patterns = compile_patterns(config.reference_patterns)
-        n, m = len(self.lines), len(items)
+        n, m = len(lines), len(items)
         self.line_cat = bytearray(n)
         self.line_rule = bytearray(n)
         self.line_item = array("q", [-1]) * n
@@ -221,28 +230,33 @@ class _Engine:
         self.scores: dict[int, int] = {}
         self.by_rule: dict[Rule, int] = dict.fromkeys(Rule, 0)
         self.comparisons = self.not_examined = self.capped = 0
-        self.by_txn: Index = {}
-        self.by_ref: Index = {}
-        self.by_retry: Index = {}
-        self.by_batch: Index = {}
-        for pos, item in enumerate(items):
-            _put(self.by_txn, item.bank_txn_id, pos)
-            _put(self.by_txn, item.connector_txn_id, pos)
-            _put(self.by_ref, item.payout_ref, pos)
-            _put(self.by_ref, item.funding_ref, pos)
-            _put(self.by_ref, item.intent, pos)
-            _put(self.by_ref, item.receipt, pos)
-            _put(self.by_retry, item.retry_of, pos)
-            _put(self.by_batch, item.batch, pos)
+        self.by_txn = self._index(_TXN_FIELDS)
+        self.by_ref = self._index(_REF_FIELDS)
+        self.by_retry = self._index(("retry_of",))
+        self.by_batch = self._index(("batch",))
         self.history: list[LedgerItem] = [h for h in history if h.payout_ref and h.amount < 0]
         self.by_history: Index = {}
         for pos, item in enumerate(self.history):
             _put(self.by_history, item.payout_ref, pos)
 
+    def _index(self, fields: tuple[str, ...]) -> Index:
+        index: Index = {}
+        for name in fields:
+            for pos, value in enumerate(self.items.column(name)):
+                if value:
+                    _put(index, value, pos)
+        return index
+
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _keys(self, line: StatementLine) -> dict[str, int]:
-        return line_keys(line, min_token=self.config.min_token, patterns=self.patterns)
+    def _keys(self, i: int) -> dict[str, int]:
+        return line_keys(
+            self.line_ids[i],
+            self.line_refs[i],
+            self.line_texts[i],
+            min_token=self.config.min_token,
+            patterns=self.patterns,
+        )
 
     def _assign(self, i: int, category: Category, rule: Rule | None, pos: int = -1) -> None:
         self.line_cat[i] = _CODE[category]
@@ -255,25 +269,25 @@ class _Engine:
             if category in _PAIRED:
                 self.item_cat[pos] = _CODE[category]
 
-    def _order(self, line: StatementLine, hits: Iterable[tuple[int, int]]) -> list[int]:
+    def _order(self, i: int, hits: Iterable[tuple[int, int]]) -> list[int]:
         """Return the hit items, best first: rank, then date distance, then log index."""
-        items = self.items
-        day = line.value_date
+        days, logs = self.days, self.logs
+        day = self.line_days[i]
         best: dict[int, int] = {}
         for rank, pos in hits:
             if rank < best.get(pos, 99):
                 best[pos] = rank
-        return sorted(
-            best,
-            key=lambda p: (best[p], abs((items[p].occurred - day).days), items[p].log_index, p),
-        )
+        return sorted(best, key=lambda p: (best[p], abs(days[p] - day), logs[p], p))
 
-    def _first_equal(self, line: StatementLine, hits: Iterable[tuple[int, int]]) -> int:
-        items, taken = self.items, self.item_cat
-        for pos in self._order(line, hits):
-            if not taken[pos] and items[pos].amount == line.amount:
+    def _first_equal(self, i: int, hits: Iterable[tuple[int, int]]) -> int:
+        amounts, taken, amount = self.amounts, self.item_cat, self.line_amounts[i]
+        for pos in self._order(i, hits):
+            if not taken[pos] and amounts[pos] == amount:
                 return pos
         return -1
+
+    def _same_sign(self, i: int, pos: int) -> bool:
+        return (self.amounts[pos] > 0) == (self.line_amounts[i] > 0)
 
     # -- passes ------------------------------------------------------------------------------
 
@@ -283,21 +297,23 @@ class _Engine:
         self._by_batch()
         self._leftover_evidence()
         self._tolerant()
+        missing = _CODE[Category.MISSING_IN_LEDGER]
         for i, code in enumerate(self.line_cat):
             if code == UNSET:
-                self.line_cat[i] = _CODE[Category.MISSING_IN_LEDGER]
+                self.line_cat[i] = missing
 
     def _by_transaction_id(self) -> None:
-        by_txn, items, taken = self.by_txn, self.items, self.item_cat
-        for i, line in enumerate(self.lines):
-            found = by_txn.get(reference_key(line.line_id))
+        by_txn, amounts, taken = self.by_txn, self.amounts, self.item_cat
+        line_amounts = self.line_amounts
+        for i, line_id in enumerate(self.line_ids):
+            found = by_txn.get(reference_key(line_id))
             # The common case, one item under the line's own id, needs no key extraction.
-            if isinstance(found, int) and not taken[found] and items[found].amount == line.amount:
+            if isinstance(found, int) and not taken[found] and amounts[found] == line_amounts[i]:
                 self._assign(i, Category.MATCHED, Rule.BANK_TXN_ID, found)
                 continue
-            keys = self._keys(line)
+            keys = self._keys(i)
             txn = _hits(by_txn, keys)
-            pos = self._first_equal(line, txn)
+            pos = self._first_equal(i, txn)
             if pos >= 0:
                 self._assign(i, Category.MATCHED, Rule.BANK_TXN_ID, pos)
                 continue
@@ -308,79 +324,79 @@ class _Engine:
                 flags |= _RETRY
             if _hits(self.by_batch, keys):
                 flags |= _BATCH
-            if line.amount > 0 and _hits(self.by_history, keys):
+            if line_amounts[i] > 0 and _hits(self.by_history, keys):
                 flags |= _HISTORY
             self.flags[i] = flags
 
-    def _pending(self, mask: int) -> Iterator[tuple[int, StatementLine]]:
-        lines, cats, flags = self.lines, self.line_cat, self.flags
-        for i, flag in enumerate(flags):
+    def _pending(self, mask: int) -> Iterator[int]:
+        cats = self.line_cat
+        for i, flag in enumerate(self.flags):
             if flag & mask and cats[i] == UNSET:
-                yield i, lines[i]
+                yield i
 
     def _by_reference(self) -> None:
-        items, taken = self.items, self.item_cat
-        for i, line in self._pending(_REF | _TXN):
-            keys = self._keys(line)
+        amounts, taken = self.amounts, self.item_cat
+        for i in self._pending(_REF | _TXN):
+            keys = self._keys(i)
             ref = _hits(self.by_ref, keys)
-            pos = self._first_equal(line, ref)
+            pos = self._first_equal(i, ref)
             if pos >= 0:
                 self._assign(i, Category.MATCHED, Rule.REFERENCE, pos)
                 continue
             named = [
                 p
-                for p in self._order(line, ref + _hits(self.by_txn, keys))
-                if not taken[p] and (items[p].amount > 0) == (line.amount > 0)
+                for p in self._order(i, ref + _hits(self.by_txn, keys))
+                if not taken[p] and self._same_sign(i, p)
             ]
-            if len(named) >= 2 and sum(items[p].amount for p in named) == line.amount:
+            if len(named) >= 2 and sum(amounts[p] for p in named) == self.line_amounts[i]:
                 self._group(i, named)
 
     def _group(self, i: int, members: list[int]) -> None:
-        ordered = tuple(sorted(members, key=lambda p: (self.items[p].log_index, p)))
+        ordered = tuple(sorted(members, key=lambda p: (self.logs[p], p)))
         self.groups[i] = ordered
         self._assign(i, Category.MATCHED, Rule.MANY_TO_ONE)
         for p in ordered:
             self.item_cat[p] = _CODE[Category.MATCHED]
 
     def _by_batch(self) -> None:
-        items, taken = self.items, self.item_cat
-        for i, line in self._pending(_BATCH):
-            keys = self._keys(line)
+        amounts, taken = self.amounts, self.item_cat
+        for i in self._pending(_BATCH):
+            keys = self._keys(i)
             for key in sorted(keys, key=lambda k: (keys[k], k)):
                 found = self.by_batch.get(key)
                 if found is None:
                     continue
                 batch = [found] if isinstance(found, int) else found
-                members = [p for p in batch if not taken[p] and (items[p].amount > 0) == (line.amount > 0)]
-                if len(members) >= 2 and sum(items[p].amount for p in members) == line.amount:
+                members = [p for p in batch if not taken[p] and self._same_sign(i, p)]
+                if len(members) >= 2 and sum(amounts[p] for p in members) == self.line_amounts[i]:
                     self._group(i, members)
                     break
 
     def _leftover_evidence(self) -> None:
-        items, taken = self.items, self.item_cat
-        for i, line in self._pending(_TXN | _REF | _RETRY | _HISTORY):
-            keys = self._keys(line)
-            named = _hits(self.by_txn, keys) + _hits(self.by_ref, keys)
-            ordered = self._order(line, named)
-            same_sign = [p for p in ordered if not taken[p] and (items[p].amount > 0) == (line.amount > 0)]
+        items, amounts, taken = self.items, self.amounts, self.item_cat
+        matched = _CODE[Category.MATCHED]
+        for i in self._pending(_TXN | _REF | _RETRY | _HISTORY):
+            amount = self.line_amounts[i]
+            keys = self._keys(i)
+            by_id = _hits(self.by_txn, keys)
+            named = by_id + _hits(self.by_ref, keys)
+            ordered = self._order(i, named)
+            same_sign = [p for p in ordered if not taken[p] and self._same_sign(i, p)]
             if same_sign:
-                by_id = {p for _, p in _hits(self.by_txn, keys)}
-                rule = Rule.BANK_TXN_ID if same_sign[0] in by_id else Rule.REFERENCE
+                rule = Rule.BANK_TXN_ID if same_sign[0] in {p for _, p in by_id} else Rule.REFERENCE
                 self._assign(i, Category.AMOUNT_MISMATCH, rule, same_sign[0])
                 continue
-            again = self._order(line, named + _hits(self.by_retry, keys))
-            twice = [
-                p for p in again if taken[p] == _CODE[Category.MATCHED] and items[p].amount == line.amount
-            ]
+            again = self._order(i, named + _hits(self.by_retry, keys))
+            twice = [p for p in again if taken[p] == matched and amounts[p] == amount]
             if twice:
                 self._assign(i, Category.DUPLICATE_IN_BANK, Rule.REFERENCE)
                 self.related[i] = items[twice[0]]
                 continue
-            if line.amount > 0:
-                payouts = [items[p] for p in ordered if items[p].payout_ref and items[p].amount < 0]
+            if amount > 0:
+                payouts = [items[p] for p in ordered if amounts[p] < 0 and items.reference("payout_ref", p)]
                 payouts += [self.history[p] for _, p in _hits(self.by_history, keys)]
                 if payouts:
-                    payouts.sort(key=lambda it: (it.amount != -line.amount, it.log_index))
+                    payouts.sort(key=lambda it: (it.amount != -amount, it.log_index))
                     self._assign(i, Category.RETURNED, Rule.REFERENCE)
                     self.related[i] = payouts[0]
                     continue
@@ -389,28 +405,29 @@ class _Engine:
 
     def _tolerant(self) -> None:
         config, items, taken = self.config, self.items, self.item_cat
+        amounts, item_days, logs = self.amounts, self.days, self.logs
         window, cap = config.date_window_days, config.max_candidates
         buckets: dict[int, tuple[list[int], list[int]]] = {}
         for pos in sorted(
             (p for p in range(len(items)) if not taken[p]),
-            key=lambda p: (items[p].occurred, items[p].log_index, p),
+            key=lambda p: (item_days[p], logs[p], p),
         ):
-            days, positions = buckets.setdefault(items[pos].amount, ([], []))
-            days.append(items[pos].occurred.toordinal())
+            days, positions = buckets.setdefault(amounts[pos], ([], []))
+            days.append(item_days[pos])
             positions.append(pos)
         if not buckets:
             return
         refs: dict[int, list[str]] = {}
-        for i, line in enumerate(self.lines):
-            if self.line_cat[i] != UNSET or line.amount not in buckets:
+        for i, code in enumerate(self.line_cat):
+            if code != UNSET or self.line_amounts[i] not in buckets:
                 continue
             if self.comparisons >= config.max_fuzzy_comparisons:
                 self.not_examined += 1
                 continue
-            days, positions = buckets[line.amount]
-            day = line.value_date.toordinal()
+            days, positions = buckets[self.line_amounts[i]]
+            day = self.line_days[i]
             lo, hi = bisect.bisect_left(days, day - window), bisect.bisect_right(days, day + window)
-            text = fuzzy_text(line)
+            text = fuzzy_text(self.line_refs[i], self.line_texts[i])
             best: tuple[float, int, int, int] | None = None
             examined = visited = 0
             for j in _nearest(days, lo, hi, day):
@@ -426,15 +443,15 @@ class _Engine:
                 if names is None:
                     names = refs[pos] = [
                         k
-                        for k in map(reference_key, items[pos].references())
+                        for k in map(reference_key, items.references(pos))
                         if len(k) >= config.min_fuzzy_reference
                     ]
                 score = max(
                     (fuzz.partial_ratio(k, text, score_cutoff=config.fuzzy_threshold) for k in names),
                     default=0.0,
                 )
-                if score and (best is None or (-score, abs(days[j] - day), items[pos].log_index) < best[:3]):
-                    best = (-score, abs(days[j] - day), items[pos].log_index, pos)
+                if score and (best is None or (-score, abs(days[j] - day), logs[pos]) < best[:3]):
+                    best = (-score, abs(days[j] - day), logs[pos], pos)
             # Skipped candidates count too: they are work, and the budget bounds all of it.
             self.comparisons += visited
             if best is not None:
@@ -446,34 +463,33 @@ class _Engine:
 
     def missing_in_bank(self) -> list[int]:
         """Return the positions of items no line accounts for, in log order."""
-        items = self.items
+        logs = self.logs
         return sorted(
-            (p for p, code in enumerate(self.item_cat) if code == UNSET),
-            key=lambda p: (items[p].log_index, p),
+            (p for p, code in enumerate(self.item_cat) if code == UNSET), key=lambda p: (logs[p], p)
         )
 
     def totals(self) -> tuple[dict[Category, CategoryTotal], int]:
         """Return the count and money per category, and the sum of all differences."""
         acc = {c: [0, 0, 0] for c in Category}
-        items = self.items
-        for i, line in enumerate(self.lines):
-            cat = _CATEGORIES[self.line_cat[i]]
-            assert cat is not None
+        amounts, line_amounts, line_item = self.amounts, self.line_amounts, self.line_item
+        paired = {_CODE[c] for c in _PAIRED}
+        rows = [acc[c] if c is not None else [0, 0, 0] for c in _CATEGORIES]
+        for i, code in enumerate(self.line_cat):
             group = self.groups.get(i)
             if group is not None:
-                ledger = sum(items[p].amount for p in group)
-            elif cat in _PAIRED:
-                ledger = items[self.line_item[i]].amount
+                ledger = sum(amounts[p] for p in group)
+            elif code in paired:
+                ledger = amounts[line_item[i]]
             else:
                 ledger = 0
-            row = acc[cat]
+            row = rows[code]
             row[0] += 1
-            row[1] += line.amount
+            row[1] += line_amounts[i]
             row[2] += ledger
         missing = acc[Category.MISSING_IN_BANK]
         for p, code in enumerate(self.item_cat):
             if code == UNSET:
                 missing[0] += 1
-                missing[2] += items[p].amount
+                missing[2] += amounts[p]
         totals = {c: CategoryTotal(n, bank, ledger, bank - ledger) for c, (n, bank, ledger) in acc.items()}
         return totals, sum(t.difference for t in totals.values())

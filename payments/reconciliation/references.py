@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from payments.reconciliation.statements.model import StatementLine
 from qr.text import to_ascii
 
 MAX_JOINED = 3
@@ -39,12 +38,14 @@ def compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
     return [re.compile(f"(?=({p}))") for p in patterns]
 
 
-def line_keys(line: StatementLine, *, min_token: int, patterns: Sequence[re.Pattern[str]]) -> dict[str, int]:
-    """Return the keys a line offers, each with the rank of its evidence (lower is stronger)."""
-    keys = {reference_key(line.line_id): 0}
-    if line.reference:
-        keys.setdefault(reference_key(line.reference), 1)
-    tokens = _TOKEN.findall(f"{line.reference} {line.description}".upper())
+def line_keys(
+    line_id: str, reference: str, description: str, *, min_token: int, patterns: Sequence[re.Pattern[str]]
+) -> dict[str, int]:
+    """Return the keys a statement line offers, each with the rank of its evidence (lower is stronger)."""
+    keys = {reference_key(line_id): 0}
+    if reference:
+        keys.setdefault(reference_key(reference), 1)
+    tokens = _TOKEN.findall(f"{reference} {description}".upper())
     count = len(tokens)
     for i, token in enumerate(tokens):
         if len(token) >= min_token:
@@ -63,6 +64,6 @@ def line_keys(line: StatementLine, *, min_token: int, patterns: Sequence[re.Patt
     return keys
 
 
-def fuzzy_text(line: StatementLine) -> str:
-    """Return the line's reference and description as one key-like string for fuzzy scoring."""
-    return _NOT_KEY.sub("", to_ascii(f"{line.reference} {line.description}").upper())
+def fuzzy_text(reference: str, description: str) -> str:
+    """Return a line's reference and description as one key-like string for fuzzy scoring."""
+    return _NOT_KEY.sub("", to_ascii(f"{reference} {description}").upper())

@@ -26,7 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from chopay.crypto import mask
 from payments.ledger.domain import CURRENCY
@@ -63,6 +67,105 @@ class StatementLine:
     """The bank marks the entry as reversing an earlier one (camt ``RvslInd``, MT940 ``RC``/``RD``)."""
 
 
+_SOURCE = re.compile(r"(.*?)([0-9]+)(\]?)")
+
+
+class StatementLines(Sequence[StatementLine]):
+    """The lines of a statement, stored by column: a million lines in about 250 MB.
+
+    It reads like a tuple of :class:`StatementLine` (each built when asked for) and cannot
+    change once the statement is built. The columns (``line_ids``, ``amounts``,
+    ``value_days`` as date ordinals, ...) are there for the matching engine, which reads a
+    million lines without building a million objects.
+    """
+
+    def __init__(self, lines: Iterable[StatementLine] = (), *, growing: bool = False) -> None:
+        self.line_ids: list[str] = []
+        self.references: list[str] = []
+        self.descriptions: list[str] = []
+        self.amounts = array("q")
+        self.booking_days = array("l")
+        self.value_days = array("l")
+        self.reversals = bytearray()
+        # A source is kept as (prefix, number, suffix): "line " 12 "", or ".../Ntry[" 3 "]".
+        self._prefixes: dict[tuple[str, str], int] = {}
+        self._affixes: list[tuple[str, str]] = []
+        self._affix = array("H")
+        self._numbers = array("q")
+        self._frozen = False
+        for line in lines:
+            self.append(line)
+        self._frozen = not growing
+
+    def append(self, line: StatementLine) -> None:
+        """Add ``line``; only the statement builder does, before the statement exists."""
+        if self._frozen:
+            raise TypeError("statement lines cannot change")
+        self.line_ids.append(line.line_id)
+        self.references.append(line.reference)
+        self.descriptions.append(line.description)
+        self.amounts.append(line.amount)
+        self.booking_days.append(line.booking_date.toordinal())
+        self.value_days.append(line.value_date.toordinal())
+        self.reversals.append(line.reversal)
+        found = _SOURCE.fullmatch(line.source)
+        affix = ("", line.source) if found is None else (found[1], found[3])
+        number = -1 if found is None else int(found[2])
+        key = self._prefixes.get(affix)
+        if key is None:
+            key = self._prefixes[affix] = len(self._affixes)
+            self._affixes.append(affix)
+        self._affix.append(key)
+        self._numbers.append(number)
+
+    def freeze(self) -> None:
+        """Refuse any further change."""
+        self._frozen = True
+
+    def source(self, i: int) -> str:
+        """Return where line ``i`` is in its file."""
+        prefix, suffix = self._affixes[self._affix[i]]
+        number = self._numbers[i]
+        return suffix if number < 0 else f"{prefix}{number}{suffix}"
+
+    def __len__(self) -> int:
+        return len(self.line_ids)
+
+    @overload
+    def __getitem__(self, i: int) -> StatementLine: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[StatementLine]: ...
+
+    def __getitem__(self, i: int | slice) -> StatementLine | list[StatementLine]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("statement line index out of range")
+        return StatementLine(
+            self.line_ids[i],
+            dt.date.fromordinal(self.booking_days[i]),
+            dt.date.fromordinal(self.value_days[i]),
+            self.amounts[i],
+            self.references[i],
+            self.descriptions[i],
+            self.source(i),
+            bool(self.reversals[i]),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<StatementLines: {len(self)} lines>"
+
+
 @dataclass(frozen=True, slots=True)
 class Statement:
     """A validated bank statement of one account."""
@@ -75,7 +178,7 @@ class Statement:
     period_to: dt.date
     opening_balance: int
     closing_balance: int
-    lines: tuple[StatementLine, ...]
+    lines: StatementLines
     fingerprint: str
     statement_id: str | None = None
     available_balance: int | None = None
@@ -110,7 +213,7 @@ class StatementBuilder:
         self.problems = problems if problems is not None else Problems()
         self.account = account
         self.period = period
-        self.lines: list[StatementLine] = []
+        self.lines = StatementLines(growing=True)
         self.statement_id: str | None = None
         self.opening: int | None = None
         self.closing: int | None = None
@@ -257,8 +360,8 @@ class StatementBuilder:
                 StatementMalformed("a closing balance without an opening one", location=location)
             )
             return
-        section = self.lines[self._section_start :]
-        moved = sum(line.amount for line in section)
+        start = self._section_start
+        moved = sum(self.lines.amounts[start:])
         if self._running != closing and not self._had_balance_problem():
             self.problems.add(
                 StatementUnbalanced(
@@ -269,7 +372,7 @@ class StatementBuilder:
                 )
             )
         section_to = period_to if period_to is not None else (self.period[1] if self.period else None)
-        self._check_period(section, self._section_from, section_to)
+        self._check_period(start, self._section_from, section_to)
         self.closing = closing
         if available is not None:
             self.available = available
@@ -284,7 +387,7 @@ class StatementBuilder:
             for p in self.problems.items[self._section_problems :]
         )
 
-    def _check_period(self, section: list[StatementLine], start: dt.date | None, end: dt.date | None) -> None:
+    def _check_period(self, first: int, start: dt.date | None, end: dt.date | None) -> None:
         if start is not None and end is not None and end < start:
             self.problems.add(
                 StatementMalformed(
@@ -292,14 +395,17 @@ class StatementBuilder:
                 )
             )
             return
-        for line in section:
-            day = line.booking_date
-            if (start is not None and day < start) or (end is not None and day > end):
+        low = start.toordinal() if start is not None else None
+        high = end.toordinal() if end is not None else None
+        days = self.lines.booking_days
+        for i in range(first, len(days)):
+            day = days[i]
+            if (low is not None and day < low) or (high is not None and day > high):
                 self.problems.add(
                     DateOutsidePeriod(
-                        f"booking date {day} is outside the statement period "
+                        f"booking date {dt.date.fromordinal(day)} is outside the statement period "
                         f"{start or '...'} to {end or '...'}",
-                        location=line.source,
+                        location=self.lines.source(i),
                     )
                 )
 
@@ -316,10 +422,11 @@ class StatementBuilder:
                 self.problems.add(StatementMalformed("the file holds no statement"))
             self.problems.raise_all()
         self.problems.check()
-        lines = tuple(self.lines)
-        self.lines = []
-        period_from = self._first_from or (lines[0].booking_date if lines else None)
-        period_to = self._last_to or (lines[-1].booking_date if lines else None)
+        lines = self.lines
+        lines.freeze()
+        days = lines.booking_days
+        period_from = self._first_from or (dt.date.fromordinal(days[0]) if days else None)
+        period_to = self._last_to or (dt.date.fromordinal(days[-1]) if days else None)
         if period_from is None or period_to is None:
             self.problems.fatal(StatementMalformed("the statement has no lines and no period"))
         header = {

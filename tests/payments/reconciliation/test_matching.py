@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payments.reconciliation.domain import Category, LedgerItem, LedgerKind, MatchConfig, Rule
+from payments.reconciliation.domain import Category, LedgerItem, LedgerItems, LedgerKind, MatchConfig, Rule
 from payments.reconciliation.matching import reconcile
 from payments.reconciliation.statements import Statement, read_camt053, read_csv, read_mt940
 from tests.payments.reconciliation.writers import camt053, line, mt940, simulator_csv
@@ -328,3 +328,33 @@ def test_planted_differences_and_nothing_else(scenario, fmt):
     assert not expected
     assert Counter(i.transaction for m in found for i in m.items) == Counter(i.transaction for i in items)
     assert result.balance.fully_explained
+
+
+def test_columnar_items_read_back_as_items():
+    odd = LedgerItem("manual-7", 3, 5, D2, LedgerKind.OTHER, reason_code="returned")
+    store = LedgerItems([*ITEMS, odd])
+    assert list(store) == [*ITEMS, odd]
+    assert store[-1] == odd
+    assert store[1:3] == ITEMS[1:3]
+    assert store.transaction(0) == "TX-1"
+    assert store.reference("batch", 3) == "B20261101"
+    assert store.reference("retry_of", 0) is None
+    assert list(store.amounts) == [i.amount for i in ITEMS] + [5]
+    with pytest.raises(TypeError, match="unknown reference"):
+        store.append("TX-0000000009", 9, 1, D1, name="Nguyen Van Test")
+    with pytest.raises(IndexError):
+        store[len(store)]
+    canonical = LedgerItems([LedgerItem("TX-0000000042", 1, -1, D1)])
+    assert canonical[0].transaction == "TX-0000000042"
+
+
+def test_statement_lines_read_back_and_cannot_change():
+    statement = statement_in("camt053.001.08")
+    planted = [x for x, _, _ in PLANTED]
+    assert [dataclasses.replace(x, source="") for x in statement.lines] == planted
+    assert statement.lines[0].source == "/Document/BkToCstmrStmt/Stmt[1]/Ntry[1]"
+    assert statement.lines[-1].source == "/Document/BkToCstmrStmt/Stmt[1]/Ntry[9]"
+    assert statement.lines[2:4] == list(statement.lines)[2:4]
+    with pytest.raises(TypeError, match="cannot change"):
+        statement.lines.append(planted[0])
+    assert statement_in("csv").lines[3].source == "line 5"
