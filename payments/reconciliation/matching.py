@@ -37,7 +37,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from rapidfuzz import fuzz
 
@@ -109,6 +109,18 @@ def _nearest(days: list[int], lo: int, hi: int, day: int) -> Iterator[int]:
             left -= 1
 
 
+class Outcome(NamedTuple):
+    """A match by positions: the line's index in the statement and the items' in the items."""
+
+    category: Category
+    line_index: int | None
+    items: tuple[int, ...]
+    rule: Rule | None
+    related: LedgerItem | None
+    score: int | None
+    difference: int
+
+
 class Reconciliation:
     """The outcome of matching one statement against ledger items."""
 
@@ -135,37 +147,49 @@ class Reconciliation:
     def __len__(self) -> int:
         return len(self._line_cat) + len(self._missing)
 
-    def matches(self, category: Category | None = None) -> Iterator[Match]:
-        """Yield every match (or those of ``category``): lines in statement order, then missing items."""
-        lines = self.statement.lines
-        items = self.items
+    def outcomes(self, category: Category | None = None) -> Iterator[Outcome]:
+        """Yield every match by positions, in :meth:`matches` order, without building objects.
+
+        This is what a report writer streams to the database: line positions into the
+        statement's columns and item positions into :attr:`items`.
+        """
+        line_amounts = self.statement.lines.amounts
+        amounts = self.items.amounts
         want = None if category is None else _CODE[category]
         for i, code in enumerate(self._line_cat):
             if want is not None and code != want:
                 continue
             cat = _CATEGORIES[code]
             assert cat is not None
-            members: tuple[LedgerItem, ...] = ()
             group = self._groups.get(i)
-            if group is not None:
-                members = tuple(items[p] for p in group)
-            elif cat in _PAIRED:
-                members = (items[self._line_item[i]],)
-            line = lines[i]
-            yield Match(
-                category=cat,
-                line=line,
-                line_index=i,
-                items=members,
-                rule=_RULES[self._line_rule[i]],
-                related=self._related.get(i),
-                score=self._scores.get(i),
-                difference=line.amount - sum(m.amount for m in members),
+            members = group if group is not None else (self._line_item[i],) if cat in _PAIRED else ()
+            yield Outcome(
+                cat,
+                i,
+                members,
+                _RULES[self._line_rule[i]],
+                self._related.get(i),
+                self._scores.get(i),
+                line_amounts[i] - sum(amounts[p] for p in members),
             )
         if want is None or want == _CODE[Category.MISSING_IN_BANK]:
             for pos in self._missing:
-                item = items[pos]
-                yield Match(Category.MISSING_IN_BANK, None, None, (item,), difference=-item.amount)
+                yield Outcome(Category.MISSING_IN_BANK, None, (pos,), None, None, None, -amounts[pos])
+
+    def matches(self, category: Category | None = None) -> Iterator[Match]:
+        """Yield every match (or those of ``category``): lines in statement order, then missing items."""
+        lines, items = self.statement.lines, self.items
+        for o in self.outcomes(category):
+            yield Match(
+                category=o.category,
+                line=None if o.line_index is None else lines[o.line_index],
+                line_index=o.line_index,
+                items=tuple(items[p] for p in o.items),
+                rule=o.rule,
+                related=o.related,
+                score=o.score,
+                difference=o.difference,
+            )
 
 
 def reconcile(

@@ -68,6 +68,7 @@ class StatementLine:
 
 
 _SOURCE = re.compile(r"(.*?)([0-9]+)(\]?)")
+_LINE = ("line ", "")
 
 
 class StatementLines(Sequence[StatementLine]):
@@ -108,9 +109,13 @@ class StatementLines(Sequence[StatementLine]):
         self.booking_days.append(line.booking_date.toordinal())
         self.value_days.append(line.value_date.toordinal())
         self.reversals.append(line.reversal)
-        found = _SOURCE.fullmatch(line.source)
-        affix = ("", line.source) if found is None else (found[1], found[3])
-        number = -1 if found is None else int(found[2])
+        source = line.source
+        if source.startswith("line ") and source[5:].isdigit():
+            affix, number = _LINE, int(source[5:])
+        else:
+            found = _SOURCE.fullmatch(source)
+            affix = ("", source) if found is None else (found[1], found[3])
+            number = -1 if found is None else int(found[2])
         key = self._prefixes.get(affix)
         if key is None:
             key = self._prefixes[affix] = len(self._affixes)

@@ -37,6 +37,8 @@ def parse_amount(text: str, *, decimal: str = ".", thousands: str = "", limit: i
     value = text.strip()
     if value.isascii() and value.isdigit():
         amount = int(value)
+    elif value[:1] == "-" and value[1:].isascii() and value[1:].isdigit():
+        amount = -int(value[1:])
     else:
         amount = _parse_amount_slow(value, decimal, thousands)
     if abs(amount) > limit:

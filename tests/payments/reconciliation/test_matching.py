@@ -358,3 +358,15 @@ def test_statement_lines_read_back_and_cannot_change():
     with pytest.raises(TypeError, match="cannot change"):
         statement.lines.append(planted[0])
     assert statement_in("csv").lines[3].source == "line 5"
+
+
+def test_outcomes_are_matches_by_position():
+    result = reconcile(statement_in("csv"), ITEMS, ledger_balance=LEDGER_BALANCE)
+    by_position = [
+        (o.category, o.line_index, tuple(result.items[p] for p in o.items), o.rule, o.related, o.difference)
+        for o in result.outcomes()
+    ]
+    assert by_position == [
+        (m.category, m.line_index, m.items, m.rule, m.related, m.difference) for m in result.matches()
+    ]
+    assert [o.line_index for o in result.outcomes(Category.MISSING_IN_BANK)] == [None]
