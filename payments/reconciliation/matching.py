@@ -254,22 +254,53 @@ class _Engine:
         self.scores: dict[int, int] = {}
         self.by_rule: dict[Rule, int] = dict.fromkeys(Rule, 0)
         self.comparisons = self.not_examined = self.capped = 0
-        self.by_txn = self._index(_TXN_FIELDS)
+        self.has_id = bytearray(m)
+        self.by_txn = self._index(_TXN_FIELDS, mark=self.has_id)
         self.by_ref = self._index(_REF_FIELDS)
-        self.by_retry = self._index(("retry_of",))
-        self.by_batch = self._index(("batch",))
+        self._retry_index: Index | None = None
+        self._batch_index: Index | None = None
         self.history: list[LedgerItem] = [h for h in history if h.payout_ref and h.amount < 0]
         self.by_history: Index = {}
         for pos, item in enumerate(self.history):
             _put(self.by_history, item.payout_ref, pos)
 
-    def _index(self, fields: tuple[str, ...]) -> Index:
+    def _index(self, fields: tuple[str, ...], mark: bytearray | None = None) -> Index:
         index: Index = {}
+        get = index.get
         for name in fields:
             for pos, value in enumerate(self.items.column(name)):
-                if value:
-                    _put(index, value, pos)
+                if not value:
+                    continue
+                # Inlined _put: this loop runs once per item and reference.
+                key = (
+                    value if value.isascii() and value.isalnum() and value.isupper() else reference_key(value)
+                )
+                if not key:
+                    continue
+                if mark is not None:
+                    mark[pos] = 1
+                found = get(key)
+                if found is None:
+                    index[key] = pos
+                elif isinstance(found, int):
+                    if found != pos:
+                        index[key] = [found, pos]
+                elif found[-1] != pos:
+                    found.append(pos)
         return index
+
+    @property
+    def by_retry(self) -> Index:
+        # Secondary indexes are built only once a line needs them.
+        if self._retry_index is None:
+            self._retry_index = self._index(("retry_of",))
+        return self._retry_index
+
+    @property
+    def by_batch(self) -> Index:
+        if self._batch_index is None:
+            self._batch_index = self._index(("batch",))
+        return self._batch_index
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -341,8 +372,15 @@ class _Engine:
             if pos >= 0:
                 self._assign(i, Category.MATCHED, Rule.BANK_TXN_ID, pos)
                 continue
+            ref = _hits(self.by_ref, keys)
+            pos = self._first_equal(i, ref)
+            if pos >= 0 and not self.has_id[pos]:
+                # No line can claim an item without a bank transaction id by stronger
+                # evidence, so matching it by reference now gives what a later pass would.
+                self._assign(i, Category.MATCHED, Rule.REFERENCE, pos)
+                continue
             flags = _TXN if txn else 0
-            if _hits(self.by_ref, keys):
+            if ref:
                 flags |= _REF
             if _hits(self.by_retry, keys):
                 flags |= _RETRY

@@ -67,7 +67,7 @@ from payments.reconciliation.errors import (
     Problems,
     StatementMalformed,
 )
-from payments.reconciliation.statements.model import Statement, StatementBuilder, StatementLine
+from payments.reconciliation.statements.model import Statement, StatementBuilder
 from payments.reconciliation.statements.values import (
     MAX_BALANCE,
     MAX_DESCRIPTION,
@@ -79,8 +79,9 @@ from payments.reconciliation.statements.values import (
 )
 
 Order = Literal["oldest_first", "newest_first", "auto"]
-_Parsed = tuple[StatementLine | None, int | None, str]
-"""A CSV row read: its line (None when unreadable), its running balance and its raw date."""
+_Fields = tuple[str, dt.date, dt.date, int, str, str, str]
+_Parsed = tuple[_Fields | None, int | None, str]
+"""A CSV row read: its line's fields (None when unreadable), its running balance and its raw date."""
 
 
 @dataclass(frozen=True)
@@ -346,17 +347,17 @@ def _records(
 
 
 def _feed(builder: StatementBuilder, parsed: _Parsed, opening: int | None) -> None:
-    line, balance, _ = parsed
-    if line is None:
+    fields, balance, _ = parsed
+    if fields is None:
         builder.skip(balance)
         return
     if not builder.in_section:
         start = opening
         if start is None:
             assert balance is not None
-            start = balance - line.amount
-        builder.begin_section(opening=start, currency=CURRENCY, location=line.source)
-    builder.add_line(line, balance=balance)
+            start = balance - fields[3]
+        builder.begin_section(opening=start, currency=CURRENCY, location=fields[6])
+    builder.add(*fields, balance=balance)
 
 
 def _newest_first(mapping: CsvMapping, rows: list[_Parsed]) -> bool:
@@ -372,7 +373,7 @@ def _newest_first(mapping: CsvMapping, rows: list[_Parsed]) -> bool:
         first_line, last_line = rows[0][0], rows[-1][0]
         assert first_line is not None
         assert last_line is not None
-        return first_line.booking_date > last_line.booking_date
+        return first_line[1] > last_line[1]
     return first > last
 
 
@@ -468,8 +469,11 @@ class _RowReader:
         assert booking is not None
         assert value is not None
         assert amount is not None
-        line = StatementLine(line_id, booking, value, amount, reference, description, f"line {number}")
-        return line, balance, row[self.i_booking]
+        return (
+            (line_id, booking, value, amount, reference, description, f"line {number}"),
+            balance,
+            row[self.i_booking],
+        )
 
     def _check_account(self, number: int, value: str) -> None:
         if not value:

@@ -71,6 +71,19 @@ _SOURCE = re.compile(r"(.*?)([0-9]+)(\]?)")
 _LINE = ("line ", "")
 
 
+def _fields(line: StatementLine) -> tuple[str, dt.date, dt.date, int, str, str, str, bool]:
+    return (
+        line.line_id,
+        line.booking_date,
+        line.value_date,
+        line.amount,
+        line.reference,
+        line.description,
+        line.source,
+        line.reversal,
+    )
+
+
 class StatementLines(Sequence[StatementLine]):
     """The lines of a statement, stored by column: a million lines in about 250 MB.
 
@@ -100,16 +113,29 @@ class StatementLines(Sequence[StatementLine]):
 
     def append(self, line: StatementLine) -> None:
         """Add ``line``; only the statement builder does, before the statement exists."""
+        self.add(*_fields(line))
+
+    def add(
+        self,
+        line_id: str,
+        booking_date: dt.date,
+        value_date: dt.date,
+        amount: int,
+        reference: str,
+        description: str,
+        source: str,
+        reversal: bool = False,
+    ) -> None:
+        """Add a line given by its fields, without building a :class:`StatementLine`."""
         if self._frozen:
             raise TypeError("statement lines cannot change")
-        self.line_ids.append(line.line_id)
-        self.references.append(line.reference)
-        self.descriptions.append(line.description)
-        self.amounts.append(line.amount)
-        self.booking_days.append(line.booking_date.toordinal())
-        self.value_days.append(line.value_date.toordinal())
-        self.reversals.append(line.reversal)
-        source = line.source
+        self.line_ids.append(line_id)
+        self.references.append(reference)
+        self.descriptions.append(description)
+        self.amounts.append(amount)
+        self.booking_days.append(booking_date.toordinal())
+        self.value_days.append(value_date.toordinal())
+        self.reversals.append(reversal)
         if source.startswith("line ") and source[5:].isdigit():
             affix, number = _LINE, int(source[5:])
         else:
@@ -305,49 +331,65 @@ class StatementBuilder:
 
     def add_line(self, line: StatementLine, *, balance: int | None = None) -> None:
         """Check ``line`` against those before it and keep it."""
+        self.add(*_fields(line), balance=balance)
+
+    def add(
+        self,
+        line_id: str,
+        booking_date: dt.date,
+        value_date: dt.date,
+        amount: int,
+        reference: str,
+        description: str,
+        source: str,
+        reversal: bool = False,
+        *,
+        balance: int | None = None,
+    ) -> None:
+        """Check a line given by its fields against those before it and keep it."""
         add = self.problems.add
         if len(self.lines) >= MAX_LINES:
             self.problems.fatal(
                 StatementTooLarge(
                     f"a statement may hold at most {MAX_LINES:,} lines; split it by date",
-                    location=line.source,
+                    location=source,
                 )
             )
-        if line.line_id in self._ids:
-            add(DuplicateLineId(f"line id {line.line_id} appears twice", location=line.source))
+        if line_id in self._ids:
+            add(DuplicateLineId(f"line id {line_id} appears twice", location=source))
         else:
-            self._ids.add(line.line_id)
+            self._ids.add(line_id)
         last = self._last_booking
-        if last is not None and line.booking_date < last:
+        if last is not None and booking_date < last:
             add(
                 DateOutOfOrder(
-                    f"booking date {line.booking_date} is before the previous line's {last}",
-                    location=line.source,
+                    f"booking date {booking_date} is before the previous line's {last}",
+                    location=source,
                 )
             )
         else:
-            self._last_booking = line.booking_date
+            self._last_booking = booking_date
         if self._running is None:
-            add(StatementMalformed("a line comes before any opening balance", location=line.source))
+            add(StatementMalformed("a line comes before any opening balance", location=source))
             self._running = 0
-        self._running += line.amount
+        self._running += amount
         if self._resync and balance is not None:
             self._running, self._resync = balance, False
         elif balance is not None and balance != self._running:
             add(
                 StatementUnbalanced(
                     f"the running balance is {balance:,}, but the previous balance plus the amount "
-                    f"{line.amount:,} gives {self._running:,}",
-                    location=line.source,
+                    f"{amount:,} gives {self._running:,}",
+                    location=source,
                 )
             )
             # Follow the bank's balance so one wrong line is reported once, not on every later line.
             self._running = balance
-        self.lines.append(line)
+        self.lines.add(line_id, booking_date, value_date, amount, reference, description, source, reversal)
         self._hash.update(
             (
-                f"{_netstring(line.line_id)}|{line.booking_date.isoformat()}|{line.value_date.isoformat()}|"
-                f"{line.amount}|{_netstring(line.reference)}|{_netstring(line.description)}|{int(line.reversal)}\n"
+                f"{_netstring(line_id)}|{booking_date.isoformat()}|{value_date.isoformat()}|"
+                f"{amount}|{_netstring(reference)}|{_netstring(description)}|{int(reversal)}\n"
             ).encode()
         )
 
