@@ -66,9 +66,9 @@ def test_sepay_export_newest_first_with_split_amounts_and_fractions():
         "transaction_content,reference_number,code,sub_account,bank_account_id\n"
     )
     rows = (
-        "49682,Vietcombank,0071000888888,2023-05-05 19:59:48,0.00,18067000.00,1200541768.00,"
+        "49682,Vietcombank,0123456789012,2023-05-05 19:59:48,0.00,18067000.00,1200541768.00,"
         "NGUYEN VAN TEST chuyen tien CP7K2M9QXA,677760.050523.080001,CP7K2M9QXA,VCB0011ABC004,19\n"
-        "49582,Vietcombank,0071000888888,2023-05-05 17:59:47,250000.00,0.00,1182474768.00,"
+        "49582,Vietcombank,0123456789012,2023-05-05 17:59:47,250000.00,0.00,1182474768.00,"
         "TRAN THI TEST rut tien,171158.050523.060001,,VCB0011ABC002,19\n"
     )
     statement = read_csv(io.BytesIO((header + rows).encode()), SEPAY)
@@ -79,8 +79,8 @@ def test_sepay_export_newest_first_with_split_amounts_and_fractions():
     assert statement.opening_balance == 1_182_724_768
     assert statement.closing_balance == 1_200_541_768
     assert statement.lines[1].reference == "CP7K2M9QXA 677760.050523.080001"
-    assert statement.account == "0071000888888"
-    assert statement.masked_account == "*********8888"
+    assert statement.account == "0123456789012"
+    assert statement.masked_account == "*********9012"
 
 
 def test_custom_mapping_with_direction_thousands_and_vietnamese_dates():
