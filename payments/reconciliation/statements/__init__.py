@@ -21,7 +21,7 @@ from payments.reconciliation.statements.csv_statement import (
     CsvMapping,
     read_csv,
 )
-from payments.reconciliation.statements.model import MAX_LINES, Statement, StatementLine
+from payments.reconciliation.statements.model import MAX_LINES, Statement, StatementLine, StatementLines
 from payments.reconciliation.statements.mt940_statement import read_mt940
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Statement",
     "StatementFormat",
     "StatementLine",
+    "StatementLines",
     "parse_statement",
     "read_camt053",
     "read_csv",
