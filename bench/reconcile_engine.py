@@ -38,7 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from payments.reconciliation.domain import Category, LedgerItems, LedgerKind  # noqa: E402
+from payments.reconciliation.domain import Category, LedgerKind  # noqa: E402
+from payments.reconciliation.items import LedgerItems  # noqa: E402
 from payments.reconciliation.matching import reconcile  # noqa: E402
 from payments.reconciliation.statements import read_camt053, read_csv, read_mt940  # noqa: E402
 

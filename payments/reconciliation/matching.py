@@ -27,9 +27,9 @@ nearer date, then the lower log index.
 6. Lines left are ``missing_in_ledger`` (with the item they name, if any, as ``related``);
    items left are ``missing_in_bank``.
 
-Outcomes are kept in flat arrays (a few bytes per line and item), and :meth:`Reconciliation.matches`
-builds :class:`~payments.reconciliation.domain.Match` objects on demand, so a million lines
-against a million items stays well within memory.
+Lines and items are read by column (:class:`~.statements.StatementLines`, :class:`~.items.LedgerItems`)
+and outcomes kept in flat arrays (:mod:`.result`), so a million lines against a million items
+stays well within memory.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple, TypeAlias
+from typing import TypeAlias
 
 from rapidfuzz import fuzz
 
@@ -46,22 +46,27 @@ from payments.reconciliation.domain import (
     Category,
     CategoryTotal,
     LedgerItem,
-    LedgerItems,
-    Match,
     MatchConfig,
     MatchStats,
     Rule,
 )
+from payments.reconciliation.items import LedgerItems
 from payments.reconciliation.references import compile_patterns, fuzzy_text, line_keys, reference_key
+from payments.reconciliation.result import (
+    CATEGORIES,
+    CATEGORY_CODE,
+    PAIRED,
+    RULE_CODE,
+    Columns,
+    Outcome,
+    Reconciliation,
+)
 from payments.reconciliation.statements.model import Statement
+
+__all__ = ["Outcome", "Reconciliation", "reconcile"]
 
 Index: TypeAlias = dict[str, "int | list[int]"]
 
-_CATEGORIES = (None, *Category)
-_CODE = {c: i for i, c in enumerate(_CATEGORIES) if c is not None}
-_RULES = (None, *Rule)
-_RULE_CODE = {r: i for i, r in enumerate(_RULES) if r is not None}
-_PAIRED = (Category.MATCHED, Category.SUGGESTED, Category.AMOUNT_MISMATCH)
 UNSET = 0
 _TXN, _REF, _RETRY, _BATCH, _HISTORY = 1, 2, 4, 8, 16
 
@@ -109,89 +114,6 @@ def _nearest(days: list[int], lo: int, hi: int, day: int) -> Iterator[int]:
             left -= 1
 
 
-class Outcome(NamedTuple):
-    """A match by positions: the line's index in the statement and the items' in the items."""
-
-    category: Category
-    line_index: int | None
-    items: tuple[int, ...]
-    rule: Rule | None
-    related: LedgerItem | None
-    score: int | None
-    difference: int
-
-
-class Reconciliation:
-    """The outcome of matching one statement against ledger items."""
-
-    def __init__(self, engine: _Engine, balance: BalanceCheck, totals: dict[Category, CategoryTotal]) -> None:
-        self.statement = engine.statement
-        self.items = engine.items
-        self.config = engine.config
-        self.balance = balance
-        self.totals = totals
-        self.stats = MatchStats(
-            by_rule=dict(engine.by_rule),
-            fuzzy_comparisons=engine.comparisons,
-            not_examined=engine.not_examined,
-            capped=engine.capped,
-        )
-        self._line_cat = engine.line_cat
-        self._line_rule = engine.line_rule
-        self._line_item = engine.line_item
-        self._groups = engine.groups
-        self._related = engine.related
-        self._scores = engine.scores
-        self._missing = engine.missing_in_bank()
-
-    def __len__(self) -> int:
-        return len(self._line_cat) + len(self._missing)
-
-    def outcomes(self, category: Category | None = None) -> Iterator[Outcome]:
-        """Yield every match by positions, in :meth:`matches` order, without building objects.
-
-        This is what a report writer streams to the database: line positions into the
-        statement's columns and item positions into :attr:`items`.
-        """
-        line_amounts = self.statement.lines.amounts
-        amounts = self.items.amounts
-        want = None if category is None else _CODE[category]
-        for i, code in enumerate(self._line_cat):
-            if want is not None and code != want:
-                continue
-            cat = _CATEGORIES[code]
-            assert cat is not None
-            group = self._groups.get(i)
-            members = group if group is not None else (self._line_item[i],) if cat in _PAIRED else ()
-            yield Outcome(
-                cat,
-                i,
-                members,
-                _RULES[self._line_rule[i]],
-                self._related.get(i),
-                self._scores.get(i),
-                line_amounts[i] - sum(amounts[p] for p in members),
-            )
-        if want is None or want == _CODE[Category.MISSING_IN_BANK]:
-            for pos in self._missing:
-                yield Outcome(Category.MISSING_IN_BANK, None, (pos,), None, None, None, -amounts[pos])
-
-    def matches(self, category: Category | None = None) -> Iterator[Match]:
-        """Yield every match (or those of ``category``): lines in statement order, then missing items."""
-        lines, items = self.statement.lines, self.items
-        for o in self.outcomes(category):
-            yield Match(
-                category=o.category,
-                line=None if o.line_index is None else lines[o.line_index],
-                line_index=o.line_index,
-                items=tuple(items[p] for p in o.items),
-                rule=o.rule,
-                related=o.related,
-                score=o.score,
-                difference=o.difference,
-            )
-
-
 def reconcile(
     statement: Statement,
     items: LedgerItems | Iterable[LedgerItem],
@@ -220,7 +142,25 @@ def reconcile(
         ledger_closing=ledger_balance,
         explained=explained,
     )
-    return Reconciliation(engine, balance, totals)
+    stats = MatchStats(
+        by_rule=dict(engine.by_rule),
+        fuzzy_comparisons=engine.comparisons,
+        not_examined=engine.not_examined,
+        capped=engine.capped,
+    )
+    columns = Columns(
+        engine.line_cat,
+        engine.line_rule,
+        engine.line_item,
+        engine.groups,
+        engine.related,
+        engine.scores,
+        engine.missing_in_bank(),
+        balance,
+        totals,
+        stats,
+    )
+    return Reconciliation(statement, store, engine.config, columns)
 
 
 _TXN_FIELDS = ("bank_txn_id", "connector_txn_id")
@@ -314,15 +254,15 @@ class _Engine:
         )
 
     def _assign(self, i: int, category: Category, rule: Rule | None, pos: int = -1) -> None:
-        self.line_cat[i] = _CODE[category]
+        self.line_cat[i] = CATEGORY_CODE[category]
         if rule is not None:
-            self.line_rule[i] = _RULE_CODE[rule]
+            self.line_rule[i] = RULE_CODE[rule]
             if category in (Category.MATCHED, Category.SUGGESTED):
                 self.by_rule[rule] += 1
         if pos >= 0:
             self.line_item[i] = pos
-            if category in _PAIRED:
-                self.item_cat[pos] = _CODE[category]
+            if category in PAIRED:
+                self.item_cat[pos] = CATEGORY_CODE[category]
 
     def _order(self, i: int, hits: Iterable[tuple[int, int]]) -> list[int]:
         """Return the hit items, best first: rank, then date distance, then log index."""
@@ -352,7 +292,7 @@ class _Engine:
         self._by_batch()
         self._leftover_evidence()
         self._tolerant()
-        missing = _CODE[Category.MISSING_IN_LEDGER]
+        missing = CATEGORY_CODE[Category.MISSING_IN_LEDGER]
         for i, code in enumerate(self.line_cat):
             if code == UNSET:
                 self.line_cat[i] = missing
@@ -418,7 +358,7 @@ class _Engine:
         self.groups[i] = ordered
         self._assign(i, Category.MATCHED, Rule.MANY_TO_ONE)
         for p in ordered:
-            self.item_cat[p] = _CODE[Category.MATCHED]
+            self.item_cat[p] = CATEGORY_CODE[Category.MATCHED]
 
     def _by_batch(self) -> None:
         amounts, taken = self.amounts, self.item_cat
@@ -436,7 +376,7 @@ class _Engine:
 
     def _leftover_evidence(self) -> None:
         items, amounts, taken = self.items, self.amounts, self.item_cat
-        matched = _CODE[Category.MATCHED]
+        matched = CATEGORY_CODE[Category.MATCHED]
         for i in self._pending(_TXN | _REF | _RETRY | _HISTORY):
             amount = self.line_amounts[i]
             keys = self._keys(i)
@@ -534,8 +474,8 @@ class _Engine:
         """Return the count and money per category, and the sum of all differences."""
         acc = {c: [0, 0, 0] for c in Category}
         amounts, line_amounts, line_item = self.amounts, self.line_amounts, self.line_item
-        paired = {_CODE[c] for c in _PAIRED}
-        rows = [acc[c] if c is not None else [0, 0, 0] for c in _CATEGORIES]
+        paired = {CATEGORY_CODE[c] for c in PAIRED}
+        rows = [acc[c] if c is not None else [0, 0, 0] for c in CATEGORIES]
         for i, code in enumerate(self.line_cat):
             group = self.groups.get(i)
             if group is not None:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payments.reconciliation.domain import Category, LedgerItem, LedgerItems, LedgerKind, MatchConfig, Rule
+from payments.reconciliation.domain import Category, LedgerItem, LedgerKind, MatchConfig, Rule
+from payments.reconciliation.items import LedgerItems
 from payments.reconciliation.matching import reconcile
 from payments.reconciliation.statements import Statement, read_camt053, read_csv, read_mt940
 from tests.payments.reconciliation.writers import camt053, line, mt940, simulator_csv
