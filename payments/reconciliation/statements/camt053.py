@@ -34,7 +34,7 @@ from typing import BinaryIO
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
-from payments.ledger.domain import CURRENCY, MAX_AMOUNT
+from payments.ledger.domain import CURRENCY
 from payments.reconciliation.errors import (
     CurrencyNotVnd,
     FieldInvalid,
@@ -52,6 +52,7 @@ from payments.reconciliation.statements.values import (
     clean_text,
     parse_amount,
 )
+from qr.schemes import MAX_AMOUNT
 
 NAMESPACES = {
     "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02": "camt053.001.02",

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 
-from payments.ledger.domain import MAX_AMOUNT
+from qr.schemes import MAX_AMOUNT
 
 MAX_LINE_ID = 100
 """A line id is a leaf's ``bank_txn_id`` once reconciled: printable ASCII without spaces, 1..100."""
