@@ -9,6 +9,7 @@ from flask import Flask
 from chopay import api, auth, db, errors, health, jobs, logs, metrics, users_api
 from chopay.config import Settings, from_env
 from payments.ledger import api as ledger_api
+from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
 
 
@@ -36,6 +37,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     health.init_app(app)
     auth.init_app(app)  # before api: authenticate before anything reads the request
     smorest = api.init_app(app)
+    api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)

@@ -32,6 +32,7 @@ worker_class = "gthread"
 graceful_timeout = 30
 timeout = 60
 accesslog = None  # chopay logs each request itself, as JSON
+limit_request_line = 8190  # the largest gunicorn allows; longer request lines get its HTML 414
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 

@@ -98,18 +98,16 @@ def test_transaction_ids_in_look_alike_digits_name_nothing(opened, admin, audito
     tx_id = _post(opened, admin).json["id"]
     look_alike = "TX-" + tx_id[3:].translate(LOOK_ALIKE_DIGITS[digits])
     assert look_alike[3:].isdigit()  # what str.isdigit() alone would have accepted
-    assert_problem(
-        opened.get(f"/v1/ledger/transactions/{look_alike}", headers=auditor), 404, "transaction_not_found"
-    )
-    resp = opened.post(
-        f"/v1/ledger/transactions/{look_alike}/reverse", headers=admin, json={"reason": "probe"}
-    )
-    assert_problem(resp, 404, "transaction_not_found")
+    assert domain.parse_public_id(look_alike) is None
+    url = f"/v1/ledger/transactions/{look_alike}"
+    assert_problem(opened.get(url, headers=auditor), 404, "not_found")  # no route takes it
+    assert_problem(opened.post(f"{url}/reverse", headers=admin, json={"reason": "probe"}), 404, "not_found")
     assert opened.get(f"/v1/ledger/transactions/{tx_id}", headers=auditor).json["reverses"] is None
-    assert opened.get(f"/v1/ledger/transactions/{tx_id}", headers=auditor).json["id"] == tx_id
 
 
-@pytest.mark.parametrize("tx_id", ["TX-9223372036854775808", "TX-0", "TX--1", "TX-1.0", "tx-1"])
+@pytest.mark.parametrize(
+    "tx_id", ["TX-9223372036854775808", "TX-0", "TX--1", "tx-1", "TX-12345678901234567890"]
+)
 def test_transaction_ids_outside_the_id_range_name_nothing(opened, auditor, tx_id):
     assert_problem(
         opened.get(f"/v1/ledger/transactions/{tx_id}", headers=auditor), 404, "transaction_not_found"
