@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chopay import db, jobs
-from chopay.db import bulk_insert, reserve_ids, utcnow
+from chopay.db import UTCDateTime, bulk_insert, reserve_ids, utcnow
 from payments.ledger import domain
 from payments.ledger.canonical import ATTESTATION, leaf_content
 from payments.ledger.domain import AccountKind, Posting, Recorded, TransactionSpec
@@ -110,8 +110,8 @@ def post(session: Session, spec: TransactionSpec) -> Recorded:
     """Record one transaction, or return the one already recorded under its idempotency key."""
     spec = _checked(spec)
     now = utcnow()
-    if spec.reverses is None and spec.kind != ATTESTATION and _postgres(session):
-        tx_id = _post_one_pg(session, spec, now)
+    if spec.reverses is None and spec.kind != ATTESTATION:
+        tx_id = _post_one(session, spec, now)
     else:
         (tx_id,) = _post_batch(session, [spec], now)
     if tx_id is None:
@@ -200,16 +200,13 @@ def _lock_accounts(session: Session, codes: set[str]) -> dict[str, _Locked]:
     """Lock the accounts ``codes`` in ascending id order and return their balances."""
     ordered = sorted(codes)
     found: dict[str, _Locked] = {}
-    if _postgres(session):
-        rows = session.execute(_LOCK_PG, {"codes": ordered})
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_LOCK_PG, {"codes": ordered})
         found = {code: _Locked(i, balance, allow) for i, code, balance, allow in rows}
     else:
         for start in range(0, len(ordered), CHUNK):
-            rows = session.execute(
-                sa.select(Account.id, Account.code, Account.balance, Account.allow_negative).where(
-                    Account.code.in_(ordered[start : start + CHUNK])
-                )
-            )
+            rows = conn.execute(_ACCOUNTS.where(_A.c.code.in_(ordered[start : start + CHUNK])))
             found.update({code: _Locked(i, balance, allow) for i, code, balance, allow in rows})
     missing = sorted(codes - found.keys())
     if missing:
@@ -239,8 +236,13 @@ def _checked_moves(accounts: Mapping[str, _Locked], deltas: Mapping[str, int]) -
     return sorted((accounts[code].id, delta) for code, delta in deltas.items() if delta)
 
 
-def _post_one_pg(session: Session, spec: TransactionSpec, now: dt.datetime) -> int | None:
-    """Post one transaction in two statements; return its id, or None if its key is taken."""
+def _post_one(session: Session, spec: TransactionSpec, now: dt.datetime) -> int | None:
+    """Post one transaction; return its id, or None if its key is taken.
+
+    Nothing is written until every rule holds, so no savepoint is needed: on PostgreSQL the
+    write is one statement, and on SQLite, whose writers are serialised, no other writer can
+    come between the checks and the writes.
+    """
     accounts = _lock_accounts(session, {p.account for p in spec.postings})
     try:
         moves = _checked_moves(accounts, domain.net_by_account([spec]))
@@ -249,24 +251,44 @@ def _post_one_pg(session: Session, spec: TransactionSpec, now: dt.datetime) -> i
             return None  # a replay answers with the original, whatever the balances are now
         raise
     occurred_at = spec.occurred_at or now
-    tx_id, updated = session.execute(
-        _POST_ONE_PG,
-        {
-            "key": spec.idempotency_key,
-            "hash": spec.content_hash(),
-            "kind": spec.kind,
-            "memo": spec.memo,
-            "occurred_at": occurred_at,
-            "metadata": json.dumps(dict(spec.metadata)),
-            "created_at": now,
-            "content": _leaf_content(spec, occurred_at),
-            "seqs": list(range(len(spec.postings))),
-            "accounts": [accounts[p.account].id for p in spec.postings],
-            "amounts": [p.amount for p in spec.postings],
-            "ids": [m[0] for m in moves],
-            "deltas": [m[1] for m in moves],
-        },
-    ).one()
+    row = {
+        "key": spec.idempotency_key,
+        "hash": spec.content_hash(),
+        "kind": spec.kind,
+        "memo": spec.memo,
+        "occurred_at": occurred_at,
+        "metadata": json.dumps(dict(spec.metadata)),
+        "created_at": now,
+        "content": _leaf_content(spec, occurred_at),
+    }
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        tx_id, updated = conn.execute(
+            _POST_ONE_PG,
+            {
+                **row,
+                "seqs": list(range(len(spec.postings))),
+                "accounts": [accounts[p.account].id for p in spec.postings],
+                "amounts": [p.amount for p in spec.postings],
+                "ids": [m[0] for m in moves],
+                "deltas": [m[1] for m in moves],
+            },
+        ).one()
+    else:
+        tx_id = conn.execute(_INSERT_ONE, row).scalar()
+        if tx_id is None:
+            return None
+        conn.execute(
+            _INSERT_POSTING,
+            [
+                {"tx": tx_id, "seq": seq, "account": accounts[p.account].id, "amount": p.amount}
+                for seq, p in enumerate(spec.postings)
+            ],
+        )
+        conn.execute(_INSERT_PENDING, {"tx": tx_id})
+        updated = sum(
+            conn.execute(_UPDATE_BALANCE, {"id": i, "delta": d}).first() is not None for i, d in moves
+        )
     if tx_id is not None and updated != len(moves):
         # Only rows changed without the lock could get here; the caller must roll back.
         raise InsufficientBalance("An account balance changed while it was locked.")
@@ -362,12 +384,9 @@ def _replayed(session: Session, spec: TransactionSpec) -> int:
 
 def _existing_by_key(session: Session, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
+    conn = session.connection()
     for i in range(0, len(keys), CHUNK):
-        rows = session.execute(
-            sa.select(Transaction.idempotency_key, Transaction.id, Transaction.content_hash).where(
-                Transaction.idempotency_key.in_(keys[i : i + CHUNK])
-            )
-        )
+        rows = conn.execute(_BY_KEY.where(_T.c.idempotency_key.in_(keys[i : i + CHUNK])))
         out.update({key: (tx_id, digest) for key, tx_id, digest in rows})
     return out
 
@@ -400,6 +419,21 @@ def _apply_moves(session: Session, moves: list[tuple[int, int]]) -> None:
         raise InsufficientBalance("An account balance changed while it was locked.")
 
 
+# Core statements: the hot path needs none of the ORM's bookkeeping.
+_A = Account.__table__
+_T = Transaction.__table__
+_ACCOUNTS = sa.select(_A.c.id, _A.c.code, _A.c.balance, _A.c.allow_negative)
+_BY_KEY = sa.select(_T.c.idempotency_key, _T.c.id, _T.c.content_hash)
+_INSERT_ONE = sa.text(
+    "INSERT INTO ledger_transactions (idempotency_key, content_hash, kind, memo, occurred_at, metadata,"
+    " created_at, leaf_content) VALUES (:key, :hash, :kind, :memo, :occurred_at, :metadata, :created_at,"
+    " :content) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+).bindparams(sa.bindparam("occurred_at", type_=UTCDateTime), sa.bindparam("created_at", type_=UTCDateTime))
+_INSERT_POSTING = sa.text(
+    "INSERT INTO ledger_postings (transaction_id, seq, account_id, amount)"
+    " VALUES (:tx, :seq, :account, :amount)"
+)
+_INSERT_PENDING = sa.text("INSERT INTO ledger_pending (transaction_id) VALUES (:tx)")
 _LOCK_PG = sa.text(
     # NO KEY UPDATE, like the UPDATE itself, does not conflict with the key-share locks that
     # foreign-key checks of concurrently inserted postings hold on the same accounts.
