@@ -10,8 +10,6 @@ to auditors and admins only, and stored encrypted; the bank's account id is show
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -205,18 +203,8 @@ def items(args: dict[str, Any], reconciliation_id: int) -> dict[str, Any]:
 
 def _stream_rows(reconciliation_id: int) -> Iterator[str]:
     database, keys = db.get_db(), crypto.data_keys()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(report.CSV_COLUMNS)
     with database.read_session() as s:
-        rec = services.get(s, reconciliation_id)
-        for n, (item, decision) in enumerate(report.stream(s, rec, keys), 1):
-            writer.writerow(report.csv_row(item, decision))
-            if n % 1000 == 0:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-    yield out.getvalue()
+        yield from report.csv_chunks(s, services.get(s, reconciliation_id), keys)
 
 
 @blp.route("/<id:reconciliation_id>/report.csv")

@@ -26,8 +26,10 @@ changes the digest. Auditors' decisions are not part of it: they come after the 
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 import zlib
@@ -477,6 +479,20 @@ def csv_row(item: ReportItem, decision: str | None) -> list[Any]:
         item.ledger_amount, item.ledger_date, item.ledger_reference, item.related, item.score,
         item.difference, decision,
     ]  # fmt: skip
+
+
+def csv_chunks(session: Session, rec: Reconciliation, keys: DataKeys, every: int = 1000) -> Iterator[str]:
+    """Yield the report CSV (header, then one row per item) in chunks of ``every`` rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for n, (item, decision) in enumerate(stream(session, rec, keys), 1):
+        writer.writerow(csv_row(item, decision))
+        if n % every == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def pack(raw: bytes) -> str:
