@@ -11,6 +11,8 @@ from chopay.config import Settings, from_env
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
+from payments.reconciliation import api as reconciliation_api
+from payments.reconciliation import jobs as reconciliation_jobs
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -41,7 +43,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)
+    smorest.register_blueprint(reconciliation_api.blp)
 
-    for sweep in ledger_jobs.sweeps(settings):
+    for sweep in [*ledger_jobs.sweeps(settings), *reconciliation_jobs.sweeps()]:
         jobs.register_sweep(app, sweep)
     return app

@@ -9,7 +9,8 @@ from __future__ import annotations
 from chopay import idempotency, users
 from chopay.db import Base
 from payments.ledger import models as ledger_models
+from payments.reconciliation import models as reconciliation_models
 
-MODEL_MODULES = (users, idempotency, ledger_models)
+MODEL_MODULES = (users, idempotency, ledger_models, reconciliation_models)
 
 metadata = Base.metadata

@@ -19,6 +19,7 @@ def _register() -> None:
     """Attach every command group to ``main``."""
     from chopay.cli import keys, ledger, qr, service, users
     from payments.rails.fakebank.cli import fakebank
+    from payments.reconciliation.cli import reconcile
 
     for command in (
         service.serve,
@@ -30,6 +31,7 @@ def _register() -> None:
         ledger.ledger,
         qr.qr,
         fakebank,
+        reconcile,
     ):
         main.add_command(command)
 

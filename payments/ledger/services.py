@@ -504,9 +504,18 @@ def get_transaction(session: Session, ref: str | int) -> Recorded:
 
 
 def reverse(
-    session: Session, ref: str | int, *, key: str, reason: str, metadata: Mapping[str, Any] | None = None
+    session: Session,
+    ref: str | int,
+    *,
+    key: str,
+    reason: str,
+    metadata: Mapping[str, Any] | None = None,
+    occurred_at: dt.datetime | None = None,
 ) -> Recorded:
-    """Post the mirror of a transaction, linked to it; a transaction is reversed at most once."""
+    """Post the mirror of a transaction, linked to it; a transaction is reversed at most once.
+
+    ``occurred_at`` dates the reversal when the money moved back (a bank's return), not now.
+    """
     original = get_transaction(session, ref)
     if original.kind == ATTESTATION:
         raise InvalidTransaction(
@@ -521,6 +530,7 @@ def reverse(
         kind="reversal",
         memo=f"Reversal of {original.public_id}: {reason}"[: domain.MAX_MEMO],
         postings=domain.mirror(original.postings),
+        occurred_at=occurred_at,
         metadata=metadata or {},
         reverses=original.id,
     )

@@ -76,6 +76,16 @@ _LEAF_KINDS = {
 }
 
 
+def ledger_kind(kind: str, reverses: bool, payout_ref: object) -> LedgerKind:
+    """Return how reconciliation sees a ledger transaction of ``kind``.
+
+    A reversal that carries a payout reference undoes a payout: the money came back.
+    """
+    if reverses and payout_ref is not None:
+        return LedgerKind.PAYOUT_REVERSAL
+    return _LEAF_KINDS.get(kind, LedgerKind.OTHER)
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerItem:
     """A ledger transaction as seen from the reconciled account."""
@@ -105,9 +115,7 @@ class LedgerItem:
         if not postings:
             return None
         meta = leaf.get("metadata") or {}
-        kind = _LEAF_KINDS.get(str(leaf.get("kind")), LedgerKind.OTHER)
-        if leaf.get("reverses") and meta.get("payout_ref") is not None:
-            kind = LedgerKind.PAYOUT_REVERSAL
+        kind = ledger_kind(str(leaf.get("kind")), bool(leaf.get("reverses")), meta.get("payout_ref"))
         moment = dt.datetime.fromisoformat(str(leaf["occurred_at"]).replace("Z", "+00:00"))
 
         def ref(key: str) -> str | None:

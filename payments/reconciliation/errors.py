@@ -26,6 +26,17 @@ Exception tree::
         ├── DateOutOfOrder       422  date_out_of_order: a booking date before the previous one
         ├── DateOutsidePeriod    422  date_outside_period
         └── StatementTooLarge    422  statement_too_large: more lines than one reconciliation takes
+    ReconciliationError
+    ├── UploadInvalid            422  upload_invalid: a form field of the upload is wrong (``field``)
+    ├── AccountUnknown           422  account_unknown: the ledger account to reconcile does not exist
+    ├── StatementImported        409  statement_imported: the statement was imported for another account
+    ├── ReconciliationNotFound   404  reconciliation_not_found
+    ├── ItemNotFound             404  item_not_found
+    ├── ReportNotReady           409  report_not_ready: the report is not written yet
+    ├── DecisionRefused          409  item_not_suggested | item_not_returned | item_decided
+    ├── ReturnNotReversible      422  return_not_reversible: the return does not mirror its payout
+    └── ReconciliationFailed     500  (recorded on the reconciliation, never answered): checkpoint_missing,
+                                      statement_changed
 
 Messages never quote a description, a name or an account number (they may hold personal
 data); they quote amounts, dates, ids and column names.
@@ -36,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
-from chopay.errors import ChopayError, Unprocessable
+from chopay.errors import ChopayError, Conflict, NotFound, Unprocessable
 
 MAX_PROBLEMS = 100
 """Problems collected from one file before the import stops and reports them."""
@@ -163,3 +174,42 @@ def collect(problems: Iterable[StatementError], *, truncated: bool = False) -> S
         more = f"{len(found) - 1}{'+' if truncated else ''}"
         first.detail = f"{first.detail} (and {more} more problems)"
     return first
+
+
+class UploadInvalid(ReconciliationError, Unprocessable):
+    code = "upload_invalid"
+
+
+class AccountUnknown(ReconciliationError, Unprocessable):
+    code = "account_unknown"
+
+
+class StatementImported(ReconciliationError, Conflict):
+    code = "statement_imported"
+
+
+class ReconciliationNotFound(ReconciliationError, NotFound):
+    code = "reconciliation_not_found"
+
+
+class ItemNotFound(ReconciliationError, NotFound):
+    code = "item_not_found"
+
+
+class ReportNotReady(ReconciliationError, Conflict):
+    code = "report_not_ready"
+
+
+class DecisionRefused(ReconciliationError, Conflict):
+    code = "item_decided"
+
+
+class ReturnNotReversible(ReconciliationError, Unprocessable):
+    code = "return_not_reversible"
+
+
+class ReconciliationFailed(ReconciliationError):
+    """A reconciliation that cannot complete; the job records it on the reconciliation."""
+
+    status = 500
+    code = "reconciliation_failed"
