@@ -28,11 +28,21 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, current_app
 
+from chopay.errors import TITLES, ChopayError
+
 DATA_KEYS_FILE = "data-keys.json"
 
 
 class DataKeyError(Exception):
     """A data key is missing or a ciphertext cannot be opened."""
+
+
+class DataKeysMissing(ChopayError):
+    """The service has no data keys: a deployment fault, answered as 503 until it is fixed."""
+
+    status = 503
+    code = "data_keys_missing"
+    title = TITLES[503]
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,9 @@ def data_keys(app: Flask | None = None) -> DataKeys:
     if found is None:
         path = target.config["CHOPAY"].keys_dir / DATA_KEYS_FILE
         if not path.exists():
-            raise DataKeyError(f"no data keys at {path}: run `chopay keys generate`")
+            raise DataKeysMissing(
+                "The service has no data-encryption keys: an operator must run `chopay keys generate`."
+            )
         found = DataKeys.load(path)
         target.extensions["chopay.data_keys"] = found
     return found

@@ -78,12 +78,25 @@ class IdempotencyRecord(Base):
 
 
 def request_fingerprint() -> str:
-    """Hash the parts of the request that must match for a replay: method, path, query, body."""
+    """Hash the parts of the request that must match for a replay: method, path, query, body.
+
+    A multipart body has already been parsed (and its files spooled) when this runs, so its
+    fields and the files' contents are hashed instead of the raw bytes.
+    """
     h = hashlib.sha256()
     for part in (request.method.encode(), request.path.encode(), request.query_string):
         h.update(part)
         h.update(b"\0")
-    h.update(request.get_data(cache=True))
+    if request.mimetype.startswith("multipart/"):
+        for name, value in sorted(request.form.items(multi=True)):
+            h.update(f"field\0{name}\0{value}\0".encode())
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            h.update(f"file\0{name}\0{upload.filename}\0".encode())
+            while chunk := upload.stream.read(1 << 16):
+                h.update(chunk)
+            upload.stream.seek(0)
+    else:
+        h.update(request.get_data(cache=True))
     return h.hexdigest()
 
 

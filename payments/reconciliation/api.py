@@ -19,6 +19,7 @@ from flask_smorest import Blueprint
 from chopay import auth, crypto, db
 from chopay.idempotency import OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, encode_cursor, page
+from payments.ledger import domain as ledger_domain
 from payments.ledger import keys as ledger_keys
 from payments.ledger.domain import public_id
 from payments.ledger.models import Entry
@@ -26,7 +27,7 @@ from payments.reconciliation import report, schemas, seal, services
 from payments.reconciliation.errors import ReportNotReady
 from payments.reconciliation.models import STATEMENT_ACCOUNT, Decision, Reconciliation, Total
 from payments.reconciliation.report import ReportItem
-from payments.reconciliation.statements import StatementFormat
+from payments.reconciliation.statements import PRESETS, StatementFormat
 
 blp = Blueprint(
     "reconciliation",
@@ -36,18 +37,21 @@ blp = Blueprint(
 )
 
 READERS = ("auditor", "admin")
+# flask-smorest documents form and file arguments apart; this is the one multipart body they
+# make, with what marshmallow checks but does not state: no other field.
 MULTIPART = {
     "required": True,
     "content": {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
+                "additionalProperties": False,
                 "required": ["statement", "account"],
                 "properties": {
                     "statement": {"type": "string", "format": "binary"},
-                    "account": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,119}$"},
+                    "account": {"type": "string", "pattern": f"^(?:{ledger_domain.ACCOUNT_CODE.pattern})$"},
                     "format": {"type": "string", "enum": [f.value for f in StatementFormat]},
-                    "preset": {"type": "string", "enum": ["bank_simulator", "sepay"]},
+                    "preset": {"type": "string", "enum": sorted(PRESETS)},
                     "from": {"type": "string", "format": "date"},
                     "to": {"type": "string", "format": "date"},
                     "date_window_days": {
@@ -146,7 +150,9 @@ def create(form: dict[str, Any], files: dict[str, Any]) -> tuple[dict[str, Any],
         account=form["account"],
         format=None if form["format"] is None else StatementFormat(form["format"]),
         preset=form["preset"],
-        period=None if form["period_from"] is None else (form["period_from"], form["period_to"]),
+        period=None
+        if form["period_from"] is form["period_to"] is None
+        else (form["period_from"], form["period_to"]),
         date_window_days=form["date_window_days"] or services.DEFAULTS.date_window_days,
         fuzzy_threshold=form["fuzzy_threshold"] or services.DEFAULTS.fuzzy_threshold,
     )

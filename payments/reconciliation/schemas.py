@@ -30,10 +30,14 @@ class UploadForm(ma.Schema):
         metadata={"description": "CSV column mapping"},
     )
     period_from = ma.fields.Date(
-        data_key="from", load_default=None, metadata={"description": "CSV only: the statement's first day"}
+        data_key="from",
+        load_default=None,
+        metadata={"description": "CSV only: the statement's first day (default: its first line's)"},
     )
     period_to = ma.fields.Date(
-        data_key="to", load_default=None, metadata={"description": "CSV only: the statement's last day"}
+        data_key="to",
+        load_default=None,
+        metadata={"description": "CSV only: the statement's last day (default: its last line's)"},
     )
     date_window_days = ma.fields.Integer(
         load_default=None,
@@ -45,14 +49,6 @@ class UploadForm(ma.Schema):
         validate=ma.validate.Range(min=0, max=100),
         metadata={"description": "Tolerant rule: lowest reference similarity (0..100) for a suggestion"},
     )
-
-    @ma.validates_schema
-    def _period(self, data: dict[str, object], **kwargs: object) -> None:
-        given = (data.get("period_from"), data.get("period_to"))
-        if (given[0] is None) != (given[1] is None):
-            raise ma.ValidationError("Give both from and to, or neither.", "from")
-        if given[0] is not None and given[1] is not None and given[1] < given[0]:  # type: ignore[operator]
-            raise ma.ValidationError("to is before from.", "to")
 
 
 class UploadFile(ma.Schema):

@@ -74,8 +74,8 @@ class Upload:
     account: str
     format: StatementFormat | None = None
     preset: str = "bank_simulator"
-    period: tuple[dt.date, dt.date] | None = None
-    """CSV only: the statement's period (else the dates of its first and last lines)."""
+    period: tuple[dt.date | None, dt.date | None] | None = None
+    """CSV only: the statement's period; a day not given is that of its first or last line."""
     date_window_days: int = DEFAULTS.date_window_days
     fuzzy_threshold: int = DEFAULTS.fuzzy_threshold
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from chopay import idempotency
 from chopay.db import get_db
@@ -265,3 +266,32 @@ def test_concurrent_first_use_executes_once(committed_app: Flask):
     with get_db(committed_app).sessionmaker() as s:
         names = s.scalars(sa.text("SELECT name FROM users ORDER BY id")).all()
     assert names == ["Test Racer", "Test Idem"]
+
+
+def test_a_multipart_body_is_part_of_the_request(make_app: Callable[..., Flask], make_token):
+    import io
+
+    application = make_app()
+
+    @application.post("/v1/test-only/upload")
+    @idempotent
+    def upload():
+        from flask import request
+
+        return jsonify(size=len(request.files["file"].read()), note=request.form.get("note")), 201
+
+    client = application.test_client()
+    headers = {"Idempotency-Key": "upload-1"}
+
+    def send(content: bytes, note: str = "a") -> TestResponse:
+        data = {"file": (io.BytesIO(content), "f.csv"), "note": note}
+        return client.post(
+            "/v1/test-only/upload", data=data, headers=headers, content_type="multipart/form-data"
+        )
+
+    first = send(b"one,two\n")
+    assert first.status_code == 201
+    assert first.get_json() == {"size": 8, "note": "a"}
+    assert send(b"one,two\n").headers["Idempotent-Replayed"] == "true"
+    assert_problem(send(b"one,three\n"), 409, "idempotency_key_reused")
+    assert_problem(send(b"one,two\n", note="b"), 409, "idempotency_key_reused")

@@ -54,7 +54,7 @@ def parse_statement(
     *,
     mapping: CsvMapping | str = BANK_SIMULATOR,
     account: str | None = None,
-    period: tuple[dt.date, dt.date] | None = None,
+    period: tuple[dt.date | None, dt.date | None] | None = None,
     opening_balance: int | None = None,
     closing_balance: int | None = None,
 ) -> Statement:

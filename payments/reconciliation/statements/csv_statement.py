@@ -274,7 +274,7 @@ def read_csv(
     mapping: CsvMapping = BANK_SIMULATOR,
     *,
     account: str | None = None,
-    period: tuple[dt.date, dt.date] | None = None,
+    period: tuple[dt.date | None, dt.date | None] | None = None,
     opening_balance: int | None = None,
     closing_balance: int | None = None,
 ) -> Statement:

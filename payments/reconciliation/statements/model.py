@@ -91,7 +91,7 @@ class StatementBuilder:
         *,
         problems: Problems | None = None,
         account: str | None = None,
-        period: tuple[dt.date, dt.date] | None = None,
+        period: tuple[dt.date | None, dt.date | None] | None = None,
     ) -> None:
         self.format = format
         self.problems = problems if problems is not None else Problems()
