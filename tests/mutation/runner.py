@@ -407,6 +407,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--min-timeout", type=float, default=10.0, help="shortest deadline in seconds")
     parser.add_argument("--mutant", type=int, action="append", metavar="INDEX", help="run only these mutants")
+    parser.add_argument(
+        "--survivors-of", type=Path, metavar="REPORT", help="run only the mutants that survived in a report"
+    )
     parser.add_argument("--list", action="store_true", help="print the mutants without running anything")
     parser.add_argument("--show", type=int, metavar="INDEX", help="print the diff of one mutant")
     parser.add_argument("--all-results", action="store_true", help="list the killed mutants too")
@@ -414,6 +417,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="also write the JSON report to this file")
     parser.add_argument("--config", type=Path, default=CONFIG, help=argparse.SUPPRESS)
     return parser
+
+
+def _survivor_indexes(module: str, report: dict[str, Any] | None) -> list[int]:
+    """Return today's indexes of the mutants that survived in an earlier report (matched by key)."""
+    if report is None:
+        return []
+    keys = {(s["scope"], s["original"], s["mutated"], s["occurrence"]) for s in report["survivors"]}
+    return [m.index for m in generate((ROOT / module).read_text(encoding="utf-8")) if m.key in keys]
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -448,12 +459,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps({"module": module, "mutants": [m.to_dict() for m in mutants]}, indent=2))
         return 0
 
+    earlier = None
+    if args.survivors_of is not None:
+        earlier = {
+            r["module"]: r for r in json.loads(args.survivors_of.read_text(encoding="utf-8"))["modules"]
+        }
     signal.signal(signal.SIGTERM, _on_sigterm)
     reports: list[dict[str, Any]] = []
     interrupted = False
     try:
         for module in modules:
             tests = args.tests or config.tests[module]
+            only = args.mutant
+            if earlier is not None:
+                only = _survivor_indexes(module, earlier.get(module))
             reports.append(
                 run_module(
                     module,
@@ -462,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     jobs=args.jobs,
                     timeout_factor=args.timeout_factor,
                     min_timeout=args.min_timeout,
-                    only=args.mutant,
+                    only=only,
                     all_results=args.all_results,
                 )
             )
