@@ -592,3 +592,213 @@ def test_verifier_runs_without_flask_sqlalchemy_rq_or_click(
     )
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("entry 5: ")
+
+
+# --- content under genuine signatures ---------------------------------------------------------
+
+
+def signed_lines(entries: Sequence[tuple[int, bytes]], signer: Signer, every: int = 4) -> list[str]:
+    """Write ``(line index, leaf bytes)`` entries with checkpoints honestly signed over those bytes."""
+    lines: list[str] = []
+    hashes: list[bytes] = []
+    for index, data in entries:
+        lines.append(f'{{"type":"entry","index":{index},"leaf":{data.decode()}}}\n')
+        hashes.append(leaf_hash(data))
+        if len(hashes) % every == 0 or len(hashes) == len(entries):
+            note = sign_checkpoint(Checkpoint(ORIGIN, len(hashes), root(hashes)), [signer])
+            lines.append(checkpoint_line(note))
+    return lines
+
+
+def reformatted(lines: Sequence[str]) -> list[str]:
+    """Return the lines in another JSON layout, which takes the general parser."""
+    return [json.dumps(json.loads(line), indent=1).replace("\n", " ") + "\n" for line in lines]
+
+
+def _amounts(*amounts: int) -> Callable[[Leaf], None]:
+    def change(leaf: Leaf) -> None:
+        leaf["postings"] = [dict(p, amount=a) for p, a in zip(leaf["postings"], amounts, strict=True)]
+
+    return change
+
+
+# Leaf 6 has the writer's flat layout (the fast path), leaf 4 three postings, leaf 5 nested metadata.
+MALFORMED: dict[str, tuple[int, Callable[[Leaf], None], str]] = {
+    "same signs": (6, _amounts(10_822, 10_822), "unbalanced"),
+    "other digits": (6, _amounts(-10_822, 10_823), "unbalanced"),
+    "third posting": (4, _amounts(-10_548, 1_001, 9_548), "unbalanced"),
+    "nested metadata": (5, _amounts(-10_685, 10_686), "unbalanced"),
+    "no such day": (6, lambda leaf: leaf.update(occurred_at="2026-02-30T00:00:06.000006Z"), "occurred_at"),
+}
+
+
+@pytest.mark.parametrize("layout", ["writer", "reformatted"])
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_leaf_is_refused_even_under_genuine_signatures(
+    run: Callable[..., VerifyResult], log_signer: Signer, case: str, layout: str
+) -> None:
+    index, change, word = MALFORMED[case]
+    leaves = [dict(leaf, postings=[dict(p) for p in leaf["postings"]]) for leaf in make_leaves(12)]
+    change(leaves[index])
+    lines = signed_lines(
+        [(i, leaf_bytes(leaf)) for i, leaf in enumerate(chained(leaves, index + 1))], log_signer
+    )
+    if layout == "reformatted":
+        lines = reformatted(lines)
+    check(run(lines), index, word)
+
+
+def test_a_broken_chain_is_refused_even_under_genuine_signatures(
+    run: Callable[..., VerifyResult], log_signer: Signer
+) -> None:
+    leaves = make_leaves(12)
+    for broken in (1, 6, 11):
+        bad = list(leaves)
+        bad[broken] = dict(bad[broken], prev="ab" * 32)
+        lines = signed_lines(
+            [(i, leaf_bytes(leaf)) for i, leaf in enumerate(chained(bad, broken + 1))], log_signer
+        )
+        check(run(lines), broken - 1 if broken < 11 else broken)
+        check(run(reformatted(lines)), broken - 1 if broken < 11 else broken)
+
+
+def test_an_export_whose_first_entry_does_not_start_the_log_names_entry_0(
+    run: Callable[..., VerifyResult], log_signer: Signer, export40: list[str]
+) -> None:
+    leaves = chained([dict(make_leaves(12)[0], prev="ab" * 32), *make_leaves(12)[1:]], 1)
+    lines = signed_lines([(i, leaf_bytes(leaf)) for i, leaf in enumerate(leaves)], log_signer)
+    # Entry 1 links to entry 0 correctly, which once blamed an "entry -1".
+    check(run(lines), 0, "prev: must be 64 zeros for index 0")
+    edited = edit(export40, 0, lambda leaf: leaf.update(prev="ab" * 32))
+    check(run(edited), 0, "prev: must be 64 zeros for index 0")
+
+
+def test_gaps_and_repeats_are_refused_even_under_genuine_signatures(
+    run: Callable[..., VerifyResult], log_signer: Signer
+) -> None:
+    leaves = make_leaves(12)
+    gap = chained([*leaves[:6], *leaves[7:]], 6)
+    lines = signed_lines([(leaf["index"], leaf_bytes(leaf)) for leaf in gap], log_signer)
+    check(run(lines), 6, "missing: line 8 holds entry 7 in its place")
+    repeat = chained([*leaves[:7], leaves[6], *leaves[7:]], 7)
+    lines = signed_lines([(leaf["index"], leaf_bytes(leaf)) for leaf in repeat], log_signer)
+    check(run(lines), 6, "appears again at line 9, after entry 6")
+
+
+def test_a_leaf_index_that_differs_from_its_line_is_named_first(
+    run: Callable[..., VerifyResult], log_signer: Signer
+) -> None:
+    leaves = [dict(leaf, postings=[dict(p) for p in leaf["postings"]]) for leaf in make_leaves(8)]
+    entries = [(i, leaf_bytes(leaf)) for i, leaf in enumerate(leaves)]
+    wrong = dict(leaves[6], index=7)
+    _amounts(10_822, 10_822)(wrong)
+    entries[6] = (6, leaf_bytes(wrong))
+    result = run(signed_lines(entries, log_signer))
+    check(result, 6)
+    assert (result.problem or "").startswith("leaf index 7 differs from line index 6; postings: ")
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"type":"entry","index":-1,"leaf":{}}', "line 1: line index -1 is not a non-negative integer"),
+        ('{"type":"entry","index":"0","leaf":{}}', "line 1: line index '0' is not a non-negative integer"),
+        ('{"type":"entry","index":true,"leaf":{}}', "line 1: line index True is not a non-negative integer"),
+        (
+            '{"type":"entry","index":0}',
+            "line 1: line is neither an entry {type, index, leaf} nor a checkpoint",
+        ),
+    ],
+)
+def test_bad_line_indexes_are_named(run: Callable[..., VerifyResult], line: str, problem: str) -> None:
+    result = run([line + "\n"])
+    assert (result.ok, result.first_bad_index, result.problem) == (False, 0, problem)
+
+
+def test_leaves_without_a_canonical_form_or_a_prev_are_named(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    pos = entry_positions(export40)[3]
+    for prev in ("null", "7", '"short"'):
+        lines = list(export40)
+        lines[pos] = reformatted([lines[pos]])[0].replace(
+            f'"prev": "{leaf_at(export40, 3)["prev"]}"', f'"prev": {prev}'
+        )
+        check(run(lines), 3, "prev")
+    lines = list(export40)
+    lines[pos] = reformatted([lines[pos]])[0].replace('"amount": -10411', '"amount": -10411.0')
+    result = run(lines)
+    check(result, 3, "floats are not allowed in canonical JSON")
+    assert "leaf has no canonical form" in (result.problem or "")
+
+
+# --- the fast path ----------------------------------------------------------------------------
+
+
+def _valid_variants(leaves: list[Leaf], signer: Signer) -> dict[str, tuple[list[str], str | None, int]]:
+    lines = export_lines(leaves, [signer])
+    return {
+        "every entry": (export_lines(leaves, [signer], every=1), None, 40),
+        "every third": (export_lines(leaves, [signer], every=3), None, 40),
+        "blank lines": ([*lines[:5], "\n", *lines[5:20], "\n", "\n", *lines[20:]], None, 40),
+        "reformatted": (reformatted(lines), None, 40),
+        "trusted 0": (lines, checkpoint_note(leaves, 0, [signer]), 40),
+        "trusted 1": (lines, checkpoint_note(leaves, 1, [signer]), 40),
+        "trusted 23": (lines, checkpoint_note(leaves, 23, [signer]), 40),
+        "trusted 40": (lines, checkpoint_note(leaves, 40, [signer]), 40),
+        "empty log": (export_lines([], [signer]), None, 0),
+        "one entry": (export_lines(leaves[:1], [signer]), None, 1),
+    }
+
+
+@pytest.mark.parametrize("chunk", [4096, 1 << 22])
+def test_valid_exports_of_every_shape_never_need_the_diagnosing_pass(
+    leaves40: list[Leaf],
+    log_signer: Signer,
+    write_lines: Callable[[Sequence[str]], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+) -> None:
+    def refuse(*args: object) -> VerifyResult:
+        raise AssertionError("the fast path gave up on a valid export")
+
+    monkeypatch.setattr(verify, "_diagnose", refuse)
+    monkeypatch.setattr(verify, "_CHUNK_BYTES", chunk)
+    for name, (lines, trusted, size) in _valid_variants(leaves40, log_signer).items():
+        # A fresh date cache, so that every run validates its dates itself.
+        monkeypatch.setattr(verify, "_valid_dates", set())
+        for source in (lines, write_lines(lines)):
+            result = verify_export(source, [log_signer.verifier], trusted, workers=1)
+            assert (result.ok, result.size) == (True, size), name
+
+
+def test_an_entry_without_a_checkpoint_is_refused(
+    run: Callable[..., VerifyResult], export40: list[str], log_signer: Signer
+) -> None:
+    lines = export_lines(make_leaves(1), [log_signer])
+    check(run(lines[:1]), 1, "missing: the export ends without a checkpoint over entries 0..0 (truncated)")
+
+
+def test_chunks_start_at_line_starts_and_cover_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "lines"
+    path.write_bytes(b"123456789\n" * 10)
+    assert verify._ranges(str(path), 25) == [(0, 30), (30, 60), (60, 90), (90, 100)]
+    assert verify._ranges(str(path), 30) == [(0, 40), (40, 80), (80, 100)]
+    assert verify._ranges(str(path), 95) == [(0, 100)]
+    assert verify._ranges(str(path), 100) == [(0, 100)]
+    assert verify._ranges(str(path), 1000) == [(0, 100)]
+
+
+def test_a_chunk_reads_exactly_its_lines(
+    export40: list[str], write_lines: Callable[[Sequence[str]], Path]
+) -> None:
+    path = write_lines(export40)
+    ranges = verify._ranges(str(path), 2048)
+    assert len(ranges) > 3
+    seen = 0
+    for begin, end in ranges:
+        chunk = verify._scan_range((str(path), begin, end, None))
+        assert chunk.ok is True
+        assert (chunk.first, chunk.count) == (seen if chunk.count else 0, chunk.count)
+        seen += chunk.count
+    assert seen == 40
