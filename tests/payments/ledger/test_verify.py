@@ -802,3 +802,16 @@ def test_a_chunk_reads_exactly_its_lines(
         assert (chunk.first, chunk.count) == (seen if chunk.count else 0, chunk.count)
         seen += chunk.count
     assert seen == 40
+
+
+def test_a_trusted_empty_tree_with_another_root_is_a_split_view(
+    run: Callable[..., VerifyResult], export40: list[str], log_signer: Signer
+) -> None:
+    trusted = sign_checkpoint(Checkpoint(ORIGIN, 0, bytes(32)), [log_signer])
+    check(run(export40, trusted=trusted), 0, "the root at size 0 differs from the trusted checkpoint")
+    check(run([], trusted=trusted), 0, "the root at size 0 differs from the trusted checkpoint")
+
+
+def test_an_export_with_no_lines_is_empty(run: Callable[..., VerifyResult]) -> None:
+    assert run([]) == VerifyResult(False, 0, None, 0, None, "the export is empty")
+    assert run(["\n", "\n"]) == VerifyResult(False, 0, None, 0, None, "the export is empty")
