@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import subprocess
 import sys
@@ -490,7 +491,7 @@ def test_entry_line_layout(leaves40: list[Leaf]) -> None:
     line = entry_line(1, leaf)
     assert line == '{"type":"entry","index":1,"leaf":' + leaf_bytes(leaf).decode() + "}\n"
     assert entry_line(1, leaf_bytes(leaf)) == line
-    with pytest.raises(ValueError, match="differs"):
+    with pytest.raises(ValueError, match="^leaf index 1 differs from line index 2$"):
         entry_line(2, leaf)
     with pytest.raises(ValueError, match="do not start with index 2"):
         entry_line(2, leaf_bytes(leaf))
@@ -502,6 +503,24 @@ def test_checkpoint_line_round_trips() -> None:
     assert line.endswith("\n")
     assert json.loads(line) == {"type": "checkpoint", "note": note}
     assert line.startswith('{"type":"checkpoint","note":')
+    # The note's em dash is written as it is, like every other character.
+    assert line == '{"type":"checkpoint","note":' + json.dumps(note, ensure_ascii=False) + "}\n"
+    assert "\u2014" in line
+
+
+def test_reports_say_where_the_problem_is() -> None:
+    verified = VerifyResult(True, 2, bytes(32), 1)
+    assert verified.report() == (
+        "OK: verified 2 entries and 1 checkpoints\nsize: 2\n"
+        f"root (hex): {'00' * 32}\nroot (base64): {base64.b64encode(bytes(32)).decode()}"
+    )
+    bad = VerifyResult(False, 7, bytes(32), 1, 9, "was altered")
+    assert bad.report() == f"entry 9: was altered\nverified before the problem: size 7, root {'00' * 32}"
+    assert (
+        VerifyResult(False, 0, None, 0, None, "the export is empty").report() == "export: the export is empty"
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bad.ok = True  # type: ignore[misc]
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -610,6 +629,11 @@ def signed_lines(entries: Sequence[tuple[int, bytes]], signer: Signer, every: in
     return lines
 
 
+def refused_by_fast_path(lines: Sequence[str]) -> bool:
+    """Return whether the fast path hands the lines over to the diagnosing pass."""
+    return verify._scan_lines([line.rstrip("\n").encode() for line in lines], None).ok is False
+
+
 def reformatted(lines: Sequence[str]) -> list[str]:
     """Return the lines in another JSON layout, which takes the general parser."""
     return [json.dumps(json.loads(line), indent=1).replace("\n", " ") + "\n" for line in lines]
@@ -645,6 +669,7 @@ def test_a_malformed_leaf_is_refused_even_under_genuine_signatures(
     )
     if layout == "reformatted":
         lines = reformatted(lines)
+    assert refused_by_fast_path(lines)
     check(run(lines), index, word)
 
 
@@ -658,8 +683,13 @@ def test_a_broken_chain_is_refused_even_under_genuine_signatures(
         lines = signed_lines(
             [(i, leaf_bytes(leaf)) for i, leaf in enumerate(chained(bad, broken + 1))], log_signer
         )
+        assert refused_by_fast_path(lines)
         check(run(lines), broken - 1 if broken < 11 else broken)
         check(run(reformatted(lines)), broken - 1 if broken < 11 else broken)
+    two = [leaves[0], dict(leaves[1], prev="ab" * 32)]
+    lines = signed_lines([(i, leaf_bytes(leaf)) for i, leaf in enumerate(two)], log_signer)
+    assert refused_by_fast_path(lines)
+    check(run(lines), 1, "does not link to entry 0")
 
 
 def test_an_export_whose_first_entry_does_not_start_the_log_names_entry_0(
@@ -668,6 +698,7 @@ def test_an_export_whose_first_entry_does_not_start_the_log_names_entry_0(
     leaves = chained([dict(make_leaves(12)[0], prev="ab" * 32), *make_leaves(12)[1:]], 1)
     lines = signed_lines([(i, leaf_bytes(leaf)) for i, leaf in enumerate(leaves)], log_signer)
     # Entry 1 links to entry 0 correctly, which once blamed an "entry -1".
+    assert refused_by_fast_path(lines)
     check(run(lines), 0, "prev: must be 64 zeros for index 0")
     edited = edit(export40, 0, lambda leaf: leaf.update(prev="ab" * 32))
     check(run(edited), 0, "prev: must be 64 zeros for index 0")
@@ -679,9 +710,11 @@ def test_gaps_and_repeats_are_refused_even_under_genuine_signatures(
     leaves = make_leaves(12)
     gap = chained([*leaves[:6], *leaves[7:]], 6)
     lines = signed_lines([(leaf["index"], leaf_bytes(leaf)) for leaf in gap], log_signer)
+    assert refused_by_fast_path(lines)
     check(run(lines), 6, "missing: line 8 holds entry 7 in its place")
     repeat = chained([*leaves[:7], leaves[6], *leaves[7:]], 7)
     lines = signed_lines([(leaf["index"], leaf_bytes(leaf)) for leaf in repeat], log_signer)
+    assert refused_by_fast_path(lines)
     check(run(lines), 6, "appears again at line 9, after entry 6")
 
 
@@ -690,12 +723,16 @@ def test_a_leaf_index_that_differs_from_its_line_is_named_first(
 ) -> None:
     leaves = [dict(leaf, postings=[dict(p) for p in leaf["postings"]]) for leaf in make_leaves(8)]
     entries = [(i, leaf_bytes(leaf)) for i, leaf in enumerate(leaves)]
-    wrong = dict(leaves[6], index=7)
+    wrong = dict(leaves[6], index=7, occurred_at="2026-02-30T00:00:06.000006Z")
     _amounts(10_822, 10_822)(wrong)
     entries[6] = (6, leaf_bytes(wrong))
-    result = run(signed_lines(entries, log_signer))
+    lines = signed_lines(entries, log_signer)
+    assert refused_by_fast_path(lines)
+    result = run(lines)
     check(result, 6)
-    assert (result.problem or "").startswith("leaf index 7 differs from line index 6; postings: ")
+    problems = (result.problem or "").split("; ")
+    assert len(problems) == 3
+    assert problems[0] == "leaf index 7 differs from line index 6"
 
 
 @pytest.mark.parametrize(
@@ -708,6 +745,12 @@ def test_a_leaf_index_that_differs_from_its_line_is_named_first(
             '{"type":"entry","index":0}',
             "line 1: line is neither an entry {type, index, leaf} nor a checkpoint",
         ),
+        (
+            '{"type":"checkpoint","note":5}',
+            "line 1: checkpoint line must hold exactly a type and a string note",
+        ),
+        ("[1, 2]", "line 1: line is not a JSON object"),
+        ('{"type":"entry",', "line 1: line is not valid JSON (a corrupt or truncated line)"),
     ],
 )
 def test_bad_line_indexes_are_named(run: Callable[..., VerifyResult], line: str, problem: str) -> None:
