@@ -858,3 +858,14 @@ def test_a_trusted_empty_tree_with_another_root_is_a_split_view(
 def test_an_export_with_no_lines_is_empty(run: Callable[..., VerifyResult]) -> None:
     assert run([]) == VerifyResult(False, 0, None, 0, None, "the export is empty")
     assert run(["\n", "\n"]) == VerifyResult(False, 0, None, 0, None, "the export is empty")
+
+
+def test_an_edit_is_named_before_a_later_fault_that_follows_it(
+    run: Callable[..., VerifyResult], export40: list[str]
+) -> None:
+    # Entry 9 edited, entry 10 unbalanced, entry 11 relinked to the new entry 10: entry 10's
+    # broken link only blames entry 9 once entry 11 is read, after entry 10's own problem.
+    lines = edit(export40, 9, lambda leaf: leaf.update(memo="edited"))
+    lines = edit(lines, 10, _amounts(-11_370, 11_371))
+    lines = edit(lines, 11, lambda leaf: leaf.update(prev=leaf_hash(leaf_bytes(leaf_at(lines, 10))).hex()))
+    check(run(lines), 9, "was altered: its hash is not the prev link of entry 10")
