@@ -97,13 +97,17 @@ def test_a_valid_export_verifies(
 
 def test_fast_path_and_diagnosis_agree_on_valid_exports(log_signer: Signer) -> None:
     for n in (1, 2, 3, 8, 17, 64):
-        lines = export_lines(make_leaves(n), [log_signer], every=3)
+        leaves = make_leaves(n)
+        lines = export_lines(leaves, [log_signer], every=3)
         raw = [line.rstrip("\n").encode() for line in lines]
-        fast = verify_export(lines, [log_signer.verifier])
-        slow = verify._diagnose(raw, [log_signer.verifier], None, None)
-        assert fast == slow
-        assert fast.ok
-        assert fast.size == n
+        for size in sorted({None, 0, 1, n // 2, n}, key=lambda x: -1 if x is None else x):
+            note = None if size is None else checkpoint_note(leaves, size, [log_signer])
+            trusted = None if note is None else Checkpoint.parse(note.split("\n\n")[0] + "\n")
+            fast = verify_export(lines, [log_signer.verifier], note)
+            slow = verify._diagnose(raw, [log_signer.verifier], trusted, None)
+            assert fast == slow
+            assert fast.ok
+            assert fast.size == n
 
 
 def test_valid_exports_never_need_the_diagnosing_pass(
@@ -313,11 +317,15 @@ def test_edit_just_before_a_checkpoint_is_still_pinned(
 
 
 def test_edit_of_the_last_entry_is_pinned_to_its_checkpoint_interval(
-    run: Callable[..., VerifyResult], export40: list[str]
+    run: Callable[..., VerifyResult], export40: list[str], leaves40: list[Leaf]
 ) -> None:
     result = run(edit(export40, 39, lambda leaf: leaf.update(memo="x")))
-    check(result, 35, "signed root at size 40")
-    assert result.size == 35
+    check(result, 35)
+    assert result.problem == (
+        "one of entries 35..39 was altered: the entries do not reproduce the signed root at size 40"
+    )
+    assert (result.size, result.checkpoints_verified) == (35, 5)
+    assert result.root == root([leaf_hash(leaf_bytes(leaf)) for leaf in leaves40[:35]])
 
 
 def test_deleted_transaction_is_named(run: Callable[..., VerifyResult], export40: list[str]) -> None:
@@ -471,7 +479,11 @@ def test_trusted_checkpoint_that_disagrees_is_a_split_view(
     other[20] = dict(other[20], memo="another history")
     other = chained(other, 21)
     trusted = checkpoint_note(other, 23, [log_signer])
-    check(run(export40, trusted=trusted), 21, "differs from the trusted checkpoint")
+    result = run(export40, trusted=trusted)
+    check(result, 21)
+    assert result.problem == (
+        "one of entries 21..22 differs: the root at size 23 differs from the trusted checkpoint"
+    )
 
 
 def test_untrusted_trusted_checkpoint_is_refused(
