@@ -65,8 +65,13 @@ def chained(leaves: Sequence[Leaf], start: int) -> list[Leaf]:
 
 
 def check(result: VerifyResult, index: int, *words: str) -> None:
-    assert not result.ok, result
+    assert result.ok is False, result
     assert result.first_bad_index == index, result
+    # Nothing verified before the problem: no root, size 0, no checkpoint.
+    if result.root is None:
+        assert (result.size, result.checkpoints_verified) == (0, 0), result
+    else:
+        assert result.size <= index and result.checkpoints_verified > 0, result
     for word in words:
         assert word in (result.problem or ""), result
 
