@@ -886,3 +886,20 @@ def test_an_edit_is_named_before_a_later_fault_that_follows_it(
     lines = edit(lines, 10, _amounts(-11_370, 11_371))
     lines = edit(lines, 11, lambda leaf: leaf.update(prev=leaf_hash(leaf_bytes(leaf_at(lines, 10))).hex()))
     check(run(lines), 9, "was altered: its hash is not the prev link of entry 10")
+
+
+def test_main_explains_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("usage: python -m payments.ledger.verify ")
+    for text in (
+        "Verify a chopay ledger export offline against the log's public keys.",
+        "the JSON Lines export (from index 0)",
+        "trusted verifier key (repeatable)",
+        "a checkpoint you trust",
+        "require every checkpoint to carry this origin",
+        "processes to use (default: one per CPU)",
+    ):
+        assert text in out
