@@ -71,7 +71,8 @@ def check(result: VerifyResult, index: int, *words: str) -> None:
     if result.root is None:
         assert (result.size, result.checkpoints_verified) == (0, 0), result
     else:
-        assert result.size <= index and result.checkpoints_verified > 0, result
+        assert result.size <= index, result
+        assert result.checkpoints_verified > 0, result
     for word in words:
         assert word in (result.problem or ""), result
 
