@@ -974,3 +974,21 @@ def test_main_needs_a_key_and_an_existing_export(
     assert capsys.readouterr().out.startswith(
         "entry 7: one of entries 7..9 differs: the root at size 10 differs from the trusted checkpoint\n"
     )
+
+
+def test_a_trusted_empty_tree_with_another_root_refuses_an_empty_log(
+    run: Callable[..., VerifyResult], log_signer: Signer
+) -> None:
+    trusted = sign_checkpoint(Checkpoint(ORIGIN, 0, bytes(32)), [log_signer])
+    check(run(export_lines([], [log_signer]), trusted=trusted), 0, "differs from the trusted checkpoint")
+
+
+def test_a_file_without_a_final_newline_reads_the_same(
+    export40: list[str], log_signer: Signer, tmp_path: Path
+) -> None:
+    edited = edit(export40, 12, lambda leaf: leaf.update(memo="x"))
+    path = tmp_path / "no-final-newline.jsonl"
+    path.write_text("".join(edited).rstrip("\n"), encoding="utf-8")
+    result = verify_export(path, [log_signer.verifier], workers=1)
+    assert result == verify_export(edited, [log_signer.verifier])
+    check(result, 12, "altered")
