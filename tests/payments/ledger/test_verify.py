@@ -902,7 +902,7 @@ def test_main_explains_its_options(capsys: pytest.CaptureFixture[str]) -> None:
         "Verify a chopay ledger export offline against the log's public keys.",
         "the JSON Lines export (from index 0)",
         "trusted verifier key (repeatable)",
-        "a checkpoint you trust",
+        "--trusted-checkpoint NOTEFILE a checkpoint you trust",
         "require every checkpoint to carry this origin",
         "processes to use (default: one per CPU)",
     ):
