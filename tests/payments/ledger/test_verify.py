@@ -811,6 +811,7 @@ def _valid_variants(leaves: list[Leaf], signer: Signer) -> dict[str, tuple[list[
         "trusted 23": (lines, checkpoint_note(leaves, 23, [signer]), 40),
         "trusted 40": (lines, checkpoint_note(leaves, 40, [signer]), 40),
         "empty log": (export_lines([], [signer]), None, 0),
+        "empty log, trusted 0": (export_lines([], [signer]), checkpoint_note(leaves, 0, [signer]), 0),
         "one entry": (export_lines(leaves[:1], [signer]), None, 1),
     }
 
