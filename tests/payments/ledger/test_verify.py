@@ -350,7 +350,7 @@ def test_inserted_forgery_is_named(
     naive = [*export40[:pos], entry_line(10, forged), *export40[pos:]]
     check(run(naive), 10, "appears again")
     shifted = [*export40[:pos], entry_line(10, forged), *renumber(export40, pos, 1)[pos:]]
-    check(run(shifted), 10, "inserted")
+    check(run(shifted), 10, "was inserted: entry 11 links to entry 9")
     blind = dict(forged, prev="ab" * 32)
     check(run([*export40[:pos], entry_line(10, blind), *renumber(export40, pos, 1)[pos:]]), 10)
 
