@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PKGS := chopay qr payments merchants disbursement
 
-.PHONY: run test lint typecheck bench install clean
+.PHONY: run test lint typecheck bench mutation install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ typecheck: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	@for b in bench/*.py; do case $$b in */_*|*/ledger_offline.py) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## mutation: mutation-test MODULES (default: every module in tests/mutation/mutation.toml); prints JSON
+MUTATION_ARGS ?= -j 2
+mutation: $(TEST_STAMP)
+	$(BIN)/python -m tests.mutation $(or $(MODULES),--all) $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

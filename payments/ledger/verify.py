@@ -128,7 +128,6 @@ _FAST_ENTRY = re.compile(
 )
 _AMOUNTS = re.compile(rb'"amount":(-?[0-9]+)')
 _LAYOUT = re.compile(rb'\{"type":"entry","index":(?:0|[1-9][0-9]*),"leaf":(\{.*\})\}', re.DOTALL)
-_CHECKPOINT_PREFIX = b'{"type":"checkpoint",'
 
 
 @dataclass
@@ -477,8 +476,9 @@ class _Diagnosis:
             self.chain_broken = True
             if k >= 2 and entry.prev == self.recent[-2].hex().encode():
                 self._blame(k - 1, f"was inserted: entry {k} links to entry {k - 2}")
-            else:
+            elif k > 0:
                 self.pending = k
+            # Entry 0 has no predecessor to blame: check_leaf has blamed its genesis link.
         digest = entry.leaf_hash if entry.leaf_hash is not None else bytes(32)
         self.tree.append(digest)
         self.recent = [*self.recent[-2:], digest]

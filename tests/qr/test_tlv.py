@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qr.errors import BuildError, InvalidId, InvalidLength, LengthOverflow, Truncated
+from qr.errors import BuildError, InvalidId, InvalidLength, LengthOverflow, QRError, Truncated
 from qr.tlv import element, join, scan, values
 
 
@@ -41,6 +41,43 @@ def test_scan_faults(text: str, error: type[Exception], offset: int) -> None:
     with pytest.raises(error) as caught:
         scan(text)
     assert getattr(caught.value, "offset", None) == offset
+
+
+@pytest.mark.parametrize(
+    ("text", "base", "error", "offset", "message"),
+    [
+        # Exactly four characters left form a whole header, so a bad length there is a bad
+        # length, not a cut-short header.
+        ("0102ab01x2", 0, InvalidLength, 8, "length 'x2' of element 01 is not two digits"),
+        ("0102ab01x2cd", 40, InvalidLength, 48, "length 'x2' of element 01 is not two digits"),
+        ("0102ab010", 40, Truncated, 46, "element header '010' is cut short"),
+        ("0102ab0x02", 40, InvalidId, 46, "element id '0x' is not two digits"),
+        ("0102ab0105ab", 40, LengthOverflow, 48, "element 01 declares 5 characters but only 2 remain"),
+        ("0101", 0, LengthOverflow, 2, "element 01 declares 1 characters but only 0 remain"),
+        ("0199" + "x" * 98, 0, LengthOverflow, 2, "element 01 declares 99 characters but only 98 remain"),
+    ],
+)
+def test_fault_offsets_and_messages(
+    text: str, base: int, error: type[QRError], offset: int, message: str
+) -> None:
+    with pytest.raises(error) as caught:
+        scan(text, base)
+    assert type(caught.value) is error
+    assert caught.value.offset == offset
+    assert caught.value.message == message
+
+
+def test_the_longest_value_is_99_characters() -> None:
+    longest = "x" * 99
+    encoded = element("62", longest)
+    assert encoded == "6299" + longest
+    assert scan(encoded + "0000") == ([("62", longest, 0), ("00", "", 103)], {"62": longest, "00": ""})
+    assert values(encoded) == {"62": longest}
+    assert join([("62", longest), ("00", "")]) == encoded + "0000"
+    with pytest.raises(BuildError) as caught:
+        element("62", longest + "x")
+    assert caught.value.field == "62"
+    assert caught.value.message == "62: value is 100 characters; an element holds at most 99"
 
 
 def test_values_is_the_fast_path_and_refuses_what_scan_refuses() -> None:

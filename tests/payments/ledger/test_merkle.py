@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -114,10 +115,10 @@ def test_rfc6962_reference_proofs_verify() -> None:
     for n in range(1, 9):
         r = bytes.fromhex(RFC6962_ROOTS[n])
         for i in range(n):
-            assert verify_inclusion(i, n, hashes[i], inclusion_proof(i, hashes[:n]), r)
+            assert verify_inclusion(i, n, hashes[i], inclusion_proof(i, hashes[:n]), r) is True
         for m in range(1, n + 1):
             proof = consistency_proof(m, hashes[:n])
-            assert verify_consistency(m, n, bytes.fromhex(RFC6962_ROOTS[m]), r, proof)
+            assert verify_consistency(m, n, bytes.fromhex(RFC6962_ROOTS[m]), r, proof) is True
 
 
 def test_rfc9162_example_tree_of_seven() -> None:
@@ -145,22 +146,22 @@ def test_every_proof_verifies_and_every_bit_flip_fails_up_to_12_leaves() -> None
         r = ROOTS[n]
         for i in range(n):
             proof = inclusion_proof(i, LEAVES[:n])
-            assert verify_inclusion(i, n, LEAVES[i], proof, r)
+            assert verify_inclusion(i, n, LEAVES[i], proof, r) is True
             for bit in range(256):
-                assert not verify_inclusion(i, n, flip(LEAVES[i], bit), proof, r)
-                assert not verify_inclusion(i, n, LEAVES[i], proof, flip(r, bit))
+                assert verify_inclusion(i, n, flip(LEAVES[i], bit), proof, r) is False
+                assert verify_inclusion(i, n, LEAVES[i], proof, flip(r, bit)) is False
                 for k in range(len(proof)):
                     bad = [*proof[:k], flip(proof[k], bit), *proof[k + 1 :]]
-                    assert not verify_inclusion(i, n, LEAVES[i], bad, r)
+                    assert verify_inclusion(i, n, LEAVES[i], bad, r) is False
         for m in range(1, n + 1):
             proof = consistency_proof(m, LEAVES[:n])
-            assert verify_consistency(m, n, ROOTS[m], r, proof)
+            assert verify_consistency(m, n, ROOTS[m], r, proof) is True
             for bit in range(0, 256, 3):
-                assert not verify_consistency(m, n, flip(ROOTS[m], bit), r, proof)
-                assert not verify_consistency(m, n, ROOTS[m], flip(r, bit), proof)
+                assert verify_consistency(m, n, flip(ROOTS[m], bit), r, proof) is False
+                assert verify_consistency(m, n, ROOTS[m], flip(r, bit), proof) is False
                 for k in range(len(proof)):
                     bad = [*proof[:k], flip(proof[k], bit), *proof[k + 1 :]]
-                    assert not verify_consistency(m, n, ROOTS[m], r, bad)
+                    assert verify_consistency(m, n, ROOTS[m], r, bad) is False
 
 
 def test_wrong_positions_and_proof_lengths_fail_up_to_16_leaves() -> None:
@@ -171,14 +172,14 @@ def test_wrong_positions_and_proof_lengths_fail_up_to_16_leaves() -> None:
             # position is: the same path read for a neighbouring index never verifies.
             for j in (i - 1, i + 1):
                 if 0 <= j < n:
-                    assert not verify_inclusion(j, n, LEAVES[i], proof, ROOTS[n])
-            assert not verify_inclusion(i, n, LEAVES[i], [*proof, LEAVES[0]], ROOTS[n])
+                    assert verify_inclusion(j, n, LEAVES[i], proof, ROOTS[n]) is False
+            assert verify_inclusion(i, n, LEAVES[i], [*proof, LEAVES[0]], ROOTS[n]) is False
             if proof:
-                assert not verify_inclusion(i, n, LEAVES[i], proof[:-1], ROOTS[n])
+                assert verify_inclusion(i, n, LEAVES[i], proof[:-1], ROOTS[n]) is False
         for m in range(1, n):
             proof = consistency_proof(m, LEAVES[:n])
-            assert not verify_consistency(m, n, ROOTS[m], ROOTS[n], [*proof, LEAVES[0]])
-            assert not verify_consistency(m, n, ROOTS[m], ROOTS[n], proof[:-1])
+            assert verify_consistency(m, n, ROOTS[m], ROOTS[n], [*proof, LEAVES[0]]) is False
+            assert verify_consistency(m, n, ROOTS[m], ROOTS[n], proof[:-1]) is False
 
 
 # --- properties up to 300 leaves --------------------------------------------------------------
@@ -192,13 +193,13 @@ def test_inclusion_proofs_verify_and_mutations_fail(n: int, data: st.DataObject)
     i = data.draw(st.integers(0, n - 1))
     proof = inclusion_proof(i, LEAVES[:n])
     assert proof == proof_from_nodes(inclusion_proof_nodes(i, n), STORE)
-    assert verify_inclusion(i, n, LEAVES[i], proof, ROOTS[n])
+    assert verify_inclusion(i, n, LEAVES[i], proof, ROOTS[n]) is True
     bit = data.draw(st.integers(0, 255))
-    assert not verify_inclusion(i, n, flip(LEAVES[i], bit), proof, ROOTS[n])
-    assert not verify_inclusion(i, n, LEAVES[i], proof, flip(ROOTS[n], bit))
+    assert verify_inclusion(i, n, flip(LEAVES[i], bit), proof, ROOTS[n]) is False
+    assert verify_inclusion(i, n, LEAVES[i], proof, flip(ROOTS[n], bit)) is False
     for k in range(len(proof)):
         bad = [*proof[:k], flip(proof[k], bit), *proof[k + 1 :]]
-        assert not verify_inclusion(i, n, LEAVES[i], bad, ROOTS[n])
+        assert verify_inclusion(i, n, LEAVES[i], bad, ROOTS[n]) is False
 
 
 @settings(max_examples=300, deadline=None)
@@ -207,13 +208,13 @@ def test_consistency_proofs_verify_and_mutations_fail(n: int, data: st.DataObjec
     m = data.draw(st.integers(1, n))
     proof = consistency_proof(m, LEAVES[:n])
     assert proof == proof_from_nodes(consistency_proof_nodes(m, n), STORE)
-    assert verify_consistency(m, n, ROOTS[m], ROOTS[n], proof)
+    assert verify_consistency(m, n, ROOTS[m], ROOTS[n], proof) is True
     bit = data.draw(st.integers(0, 255))
-    assert not verify_consistency(m, n, flip(ROOTS[m], bit), ROOTS[n], proof)
-    assert not verify_consistency(m, n, ROOTS[m], flip(ROOTS[n], bit), proof)
+    assert verify_consistency(m, n, flip(ROOTS[m], bit), ROOTS[n], proof) is False
+    assert verify_consistency(m, n, ROOTS[m], flip(ROOTS[n], bit), proof) is False
     for k in range(len(proof)):
         bad = [*proof[:k], flip(proof[k], bit), *proof[k + 1 :]]
-        assert not verify_consistency(m, n, ROOTS[m], ROOTS[n], bad)
+        assert verify_consistency(m, n, ROOTS[m], ROOTS[n], bad) is False
 
 
 def test_stored_node_proofs_verify_for_every_pair_up_to_300() -> None:
@@ -221,12 +222,10 @@ def test_stored_node_proofs_verify_for_every_pair_up_to_300() -> None:
         r = fold_nodes([STORE[x] for x in frontier_nodes(n)])
         assert r == ROOTS[n]
         for m in range(1, n + 1):
-            assert verify_inclusion(
-                m - 1, n, LEAVES[m - 1], proof_from_nodes(inclusion_proof_nodes(m - 1, n), STORE), r
-            )
-            assert verify_consistency(
-                m, n, ROOTS[m], r, proof_from_nodes(consistency_proof_nodes(m, n), STORE)
-            )
+            included = proof_from_nodes(inclusion_proof_nodes(m - 1, n), STORE)
+            assert verify_inclusion(m - 1, n, LEAVES[m - 1], included, r) is True
+            consistent = proof_from_nodes(consistency_proof_nodes(m, n), STORE)
+            assert verify_consistency(m, n, ROOTS[m], r, consistent) is True
 
 
 @pytest.mark.parametrize("n", [*range(1, 65), 127, 128, 129, 255, 256, 257, 300])
@@ -251,32 +250,53 @@ def test_plans_need_logarithmically_many_nodes() -> None:
 
 def test_verifiers_reject_rather_than_raise() -> None:
     r, proof = ROOTS[5], inclusion_proof(2, LEAVES[:5])
-    assert not verify_inclusion(5, 5, LEAVES[2], proof, r)
-    assert not verify_inclusion(-1, 5, LEAVES[2], proof, r)
-    assert not verify_inclusion(0, 0, LEAVES[0], [], EMPTY_ROOT)
-    assert not verify_inclusion(2, 5, LEAVES[2][:31], proof, r)
-    assert not verify_inclusion(2, 5, LEAVES[2], proof, r + b"\x00")
-    assert not verify_inclusion(2, 5, LEAVES[2], [*proof[:-1], proof[-1][:-1]], r)
-    assert verify_inclusion(0, 1, LEAVES[0], [], ROOTS[1])
-    assert not verify_inclusion(0, 1, LEAVES[0], [LEAVES[1]], ROOTS[1])
+    assert verify_inclusion(5, 5, LEAVES[2], proof, r) is False
+    assert verify_inclusion(-1, 5, LEAVES[2], proof, r) is False
+    assert verify_inclusion(0, 0, LEAVES[0], [], EMPTY_ROOT) is False
+    assert verify_inclusion(2, 5, LEAVES[2][:31], proof, r) is False
+    assert verify_inclusion(2, 5, LEAVES[2], proof, r + b"\x00") is False
+    assert verify_inclusion(2, 5, LEAVES[2], [*proof[:-1], proof[-1][:-1]], r) is False
+    assert verify_inclusion(0, 1, LEAVES[0], [], ROOTS[1]) is True
+    assert verify_inclusion(0, 1, LEAVES[0], [LEAVES[1]], ROOTS[1]) is False
 
     cproof = consistency_proof(3, LEAVES[:7])
-    assert verify_consistency(3, 7, ROOTS[3], ROOTS[7], cproof)
-    assert not verify_consistency(0, 7, EMPTY_ROOT, ROOTS[7], [])
-    assert not verify_consistency(0, 7, EMPTY_ROOT, ROOTS[7], cproof)
-    assert not verify_consistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [])
-    assert not verify_consistency(7, 3, ROOTS[7], ROOTS[3], cproof)
-    assert not verify_consistency(3, 7, ROOTS[3], ROOTS[7], [])
-    assert not verify_consistency(3, 7, ROOTS[3][:16], ROOTS[7], cproof)
-    assert not verify_consistency(3, 7, ROOTS[3], ROOTS[7], [cproof[0] + b"x", *cproof[1:]])
+    assert verify_consistency(3, 7, ROOTS[3], ROOTS[7], cproof) is True
+    assert verify_consistency(0, 7, EMPTY_ROOT, ROOTS[7], []) is False
+    assert verify_consistency(0, 7, EMPTY_ROOT, ROOTS[7], cproof) is False
+    assert verify_consistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, []) is False
+    assert verify_consistency(7, 3, ROOTS[7], ROOTS[3], cproof) is False
+    assert verify_consistency(3, 7, ROOTS[3], ROOTS[7], []) is False
+    assert verify_consistency(3, 7, ROOTS[3][:16], ROOTS[7], cproof) is False
+    assert verify_consistency(3, 7, ROOTS[3], ROOTS[7], [cproof[0] + b"x", *cproof[1:]]) is False
+
+
+def test_an_index_outside_the_tree_never_verifies() -> None:
+    # A one-leaf tree's root is its leaf hash, so without the bounds check these would pass.
+    assert verify_inclusion(0, 1, LEAVES[0], [], ROOTS[1]) is True
+    assert verify_inclusion(1, 1, LEAVES[0], [], ROOTS[1]) is False
+    assert verify_inclusion(-1, 1, LEAVES[0], [], ROOTS[1]) is False
+    assert verify_inclusion(4, 4, LEAVES[3], inclusion_proof(3, LEAVES[:4]), ROOTS[4]) is False
+
+
+def test_a_proof_longer_than_its_path_never_verifies_even_when_it_folds_to_the_root() -> None:
+    # Leaf 2 of the four-leaf tree, passed off as leaf 0 of a two-leaf tree with one extra
+    # element on top: the hashes fold to the real root, but the path of (0, 2) has length 1.
+    left = node_hash(LEAVES[0], LEAVES[1])
+    assert verify_inclusion(2, 4, LEAVES[2], [LEAVES[3], left], ROOTS[4]) is True
+    assert verify_inclusion(0, 2, LEAVES[2], [LEAVES[3], left], ROOTS[4]) is False
+    # The same for consistency: the trees of leaves 4..6 and 4..7 under the subtree of 0..3
+    # are the trees of sizes 7 and 8, but a proof from size 3 to size 4 has no room for it.
+    proof = consistency_proof(3, LEAVES[4:8])
+    assert verify_consistency(3, 4, root(LEAVES[4:7]), root(LEAVES[4:8]), proof) is True
+    assert verify_consistency(3, 4, ROOTS[7], ROOTS[8], [*proof, root(LEAVES[:4])]) is False
 
 
 def test_consistency_between_equal_sizes() -> None:
     assert consistency_proof(7, LEAVES[:7]) == []
     assert consistency_proof_nodes(7, 7) == []
-    assert verify_consistency(7, 7, ROOTS[7], ROOTS[7], [])
-    assert not verify_consistency(7, 7, ROOTS[7], ROOTS[6], [])
-    assert not verify_consistency(7, 7, ROOTS[7], ROOTS[7], [LEAVES[0]])
+    assert verify_consistency(7, 7, ROOTS[7], ROOTS[7], []) is True
+    assert verify_consistency(7, 7, ROOTS[7], ROOTS[6], []) is False
+    assert verify_consistency(7, 7, ROOTS[7], ROOTS[7], [LEAVES[0]]) is False
 
 
 def test_producers_raise_for_impossible_requests() -> None:
@@ -284,6 +304,12 @@ def test_producers_raise_for_impossible_requests() -> None:
         inclusion_proof(3, LEAVES[:3])
     with pytest.raises(ValueError, match="outside"):
         inclusion_proof_nodes(-1, 3)
+    with pytest.raises(ValueError, match="^leaf index -1 is outside a tree of size 3$"):
+        inclusion_proof(-1, LEAVES[:3])
+    with pytest.raises(ValueError, match="^leaf index 3 is outside a tree of size 3$"):
+        inclusion_proof_nodes(3, 3)
+    with pytest.raises(ValueError, match=r"^bad leaf range \[-1, 3\)$"):
+        range_nodes(-1, 3)
     with pytest.raises(ValueError, match="size 0"):
         consistency_proof(0, LEAVES[:3])
     with pytest.raises(ValueError, match="size 4"):
@@ -298,6 +324,30 @@ def test_producers_raise_for_impossible_requests() -> None:
         range_nodes(5, 4)
     with pytest.raises(KeyError, match="missing"):
         proof_from_nodes(inclusion_proof_nodes(0, 4), {})
+
+
+@pytest.mark.parametrize(
+    "produce",
+    [root, lambda hashes: inclusion_proof(0, hashes), lambda hashes: consistency_proof(1, hashes)],
+    ids=["root", "inclusion_proof", "consistency_proof"],
+)
+def test_producers_refuse_a_hash_that_is_not_32_bytes(produce: Callable[[list[bytes]], object]) -> None:
+    for bad in (LEAVES[1][:31], LEAVES[1] + b"\x00"):
+        with pytest.raises(ValueError, match=rf"^leaf_hashes\[1\] is {len(bad)} bytes, not 32$"):
+            produce([LEAVES[0], bad, LEAVES[2]])
+
+
+def test_missing_stored_nodes_are_named_eight_at_most() -> None:
+    plan = inclusion_proof_nodes(0, 1000)
+    with pytest.raises(KeyError) as caught:
+        proof_from_nodes(plan, {})
+    assert caught.value.args == (
+        "stored nodes missing: [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1)]",
+    )
+    stored = {node: bytes(32) for node in plan_nodes(plan) if node not in {(3, 1), (8, 1)}}
+    with pytest.raises(KeyError) as caught:
+        proof_from_nodes(plan, stored)
+    assert caught.value.args == ("stored nodes missing: [(3, 1), (8, 1)]",)
 
 
 # --- compact range ----------------------------------------------------------------------------
@@ -327,12 +377,42 @@ def test_compact_range_reloads_from_stored_nodes() -> None:
 
 def test_compact_range_appends_whole_subtrees() -> None:
     tree = CompactRange.empty()
-    tree.append_subtree(3, STORE[(3, 0)])
-    tree.append_subtree(2, STORE[(2, 2)])
-    tree.append(LEAVES[12])
+    assert tree.append_subtree(3, STORE[(3, 0)]) == [(3, 0, STORE[(3, 0)])]
+    assert tree.append_subtree(2, STORE[(2, 2)]) == [(2, 2, STORE[(2, 2)])]
+    assert tree.size == 12
+    assert tree.append(LEAVES[12]) == [(0, 12, LEAVES[12])]
     assert tree.root() == ROOTS[13]
     with pytest.raises(ValueError, match="cannot start"):
         tree.append_subtree(1, STORE[(1, 0)])
+    # A subtree that completes its left sibling reports the merged parents too.
+    tree = CompactRange.empty()
+    tree.append_subtree(2, STORE[(2, 0)])
+    assert tree.append_subtree(2, STORE[(2, 1)]) == [(2, 1, STORE[(2, 1)]), (3, 0, STORE[(3, 0)])]
+    assert (tree.size, tree.hashes) == (8, [STORE[(3, 0)]])
+
+
+def test_compact_range_refuses_a_hash_that_is_not_32_bytes() -> None:
+    tree = CompactRange(3, [STORE[x] for x in frontier_nodes(3)])
+    for level, bad in ((0, LEAVES[3][:31]), (0, LEAVES[3] + b"\x00"), (2, b"")):
+        with pytest.raises(ValueError, match=f"^hash is {len(bad)} bytes, not 32$"):
+            tree.append_subtree(level, bad)
+    with pytest.raises(ValueError, match="^hash is 31 bytes, not 32$"):
+        tree.append(LEAVES[3][:31])
+    assert tree == CompactRange(3, [STORE[x] for x in frontier_nodes(3)])
+
+
+def test_compact_range_owns_its_frontier() -> None:
+    hashes = [STORE[x] for x in frontier_nodes(3)]
+    given = list(hashes)
+    tree = CompactRange(3, hashes)
+    tree.append(LEAVES[3])
+    assert hashes == given
+    hashes.clear()
+    assert tree.hashes == [STORE[(2, 0)]]
+    assert tree.root() == ROOTS[4]
+    copy = tree.copy()
+    copy.append(LEAVES[4])
+    assert (tree.size, tree.root()) == (4, ROOTS[4])
 
 
 def test_compact_range_validates_its_shape() -> None:
@@ -340,8 +420,8 @@ def test_compact_range_validates_its_shape() -> None:
         CompactRange(3, [LEAVES[0]])
     with pytest.raises(ValueError, match="negative"):
         CompactRange(-1, [])
-    with pytest.raises(ValueError, match="not 32"):
-        CompactRange(1, [b"x"])
+    with pytest.raises(ValueError, match=r"^hashes\[1\] is 1 bytes, not 32$"):
+        CompactRange(3, [LEAVES[0], b"x"])
 
 
 @settings(max_examples=200, deadline=None)

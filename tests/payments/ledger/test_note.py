@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from payments.ledger.merkle import EMPTY_ROOT
 from payments.ledger.note import (
@@ -95,6 +97,75 @@ def test_key_strings_are_checked() -> None:
         Signer.from_skey(GO_VKEY)
 
 
+@pytest.mark.parametrize(
+    ("vkey", "message"),
+    [
+        ("example.com/foo+530d90+{key}", "verifier key: key id '530d90' must be 8 hex digits"),
+        ("example.com/foo+530d903z+{key}", "verifier key: key id '530d903z' is not hex"),
+        ("example.com/foo+530d903a+{key}!", "verifier key key is not valid base64"),
+        # The real key with a stray character inside, which a lenient decoder would skip.
+        (
+            "example.com/foo+530d903a+Aeky!eRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
+            "verifier key key is not valid base64",
+        ),
+        (
+            "example.com/foo+530d903a+AQ==",
+            "verifier key: only Ed25519 keys (type 0x01, 32 bytes) are supported",
+        ),
+        # Fields are checked in reading order: the name first.
+        ("bad name+zz+!!", "invalid key name 'bad name': it must be non-empty, without spaces or '+'"),
+        ("example.com/foo+zz+!!", "verifier key: key id 'zz' must be 8 hex digits"),
+    ],
+)
+def test_verifier_key_faults_are_named(vkey: str, message: str) -> None:
+    key = C2SP_VKEY.split("+", 2)[2]
+    with pytest.raises(NoteError) as caught:
+        Verifier.from_vkey(vkey.format(key=key))
+    assert str(caught.value) == message
+
+
+def test_signer_key_faults_are_named() -> None:
+    rest = GO_SKEY.split("+", 4)[4]
+    with pytest.raises(NoteError) as caught:
+        Signer.from_skey("PRIVATE+KEY+PeterNeumann+c74f20a3")
+    assert str(caught.value) == "signer key must look like PRIVATE+KEY+<name>+<hex key id>+<base64 key>"
+    with pytest.raises(NoteError) as caught:
+        Signer.from_skey(f"PRIVATE+KEY+PeterNeumann+c74f20+{rest}")
+    assert str(caught.value) == "signer key: key id 'c74f20' must be 8 hex digits"
+    with pytest.raises(NoteError) as caught:
+        Signer.from_skey(f"PRIVATE+KEY+PeterNeumann+c74f20a3+{rest[:-1]}")
+    assert str(caught.value) == "signer key key is not valid base64"
+
+
+def test_a_base64_key_containing_plus_round_trips() -> None:
+    signer = Signer("log.example", Ed25519PrivateKey.from_private_bytes(bytes([8]) * 32))
+    assert "+" in signer.vkey.split("+", 2)[2]
+    assert Verifier.from_vkey(signer.vkey) == signer.verifier
+    assert Signer.from_skey(signer.to_skey()).vkey == signer.vkey
+
+
+def test_verifiers_are_checked_values() -> None:
+    verifier = Verifier.from_vkey(C2SP_VKEY)
+    with pytest.raises(NoteError, match="^invalid key name 'bad name'"):
+        Verifier("bad name", verifier.public_key)
+    with pytest.raises(NoteError, match="^Ed25519 public key is 31 bytes, not 32$"):
+        Verifier("example.com/foo", verifier.public_key[:31])
+    assert repr(verifier) == f"Verifier({C2SP_VKEY!r})"
+    same = Verifier.from_vkey(C2SP_VKEY)
+    assert hash(same) == hash(verifier)
+    assert {verifier, same} == {verifier}
+    assert verifier != C2SP_VKEY
+
+
+def test_verify_is_true_only_for_a_64_byte_signature_of_the_message() -> None:
+    signer = Signer.generate("log.example")
+    signature = signer.sign(b"hello\n")
+    assert signer.verifier.verify(b"hello\n", signature) is True
+    assert signer.verifier.verify(b"hello!\n", signature) is False
+    assert signer.verifier.verify(b"hello\n", signature[:63]) is False
+    assert signer.verifier.verify(b"hello\n", signature + b"\x00") is False
+
+
 def test_key_names_follow_the_spec() -> None:
     for bad in ("", "a b", "a+b", "tab\there", "nbsp\u00a0here"):
         with pytest.raises(NoteError, match="key name"):
@@ -128,6 +199,46 @@ def test_duplicate_signatures_are_counted_once() -> None:
     note = sign_note("hello\n", [signer])
     doubled = note + note.split("\n\n")[1]
     assert open_note(doubled, [signer.verifier])[1] == ["log.example"]
+    witness = Signer.generate("witness.example")
+    cosigned = sign_note("hello\n", [signer, signer, witness])
+    assert open_note(cosigned, [signer.verifier, witness.verifier])[1] == ["log.example", "witness.example"]
+
+
+def test_signatures_by_unknown_keys_are_skipped_wherever_they_are() -> None:
+    signer, stranger = Signer.generate("log.example"), Signer.generate("x.example")
+    note = sign_note("hello\n", [stranger, signer])
+    assert open_note(note, [signer.verifier]) == ("hello\n", ["log.example"])
+    other = Signer.generate("y.example")
+    with pytest.raises(NoteError) as caught:
+        open_note(sign_note("hello\n", [stranger, other]), [signer.verifier])
+    assert str(caught.value) == (
+        "note has no signature by a trusted key; it is signed only by unknown keys: "
+        f"x.example+{stranger.key_id.hex()}, y.example+{other.key_id.hex()}"
+    )
+
+
+def test_a_truncated_signature_by_a_trusted_key_rejects_the_note() -> None:
+    signer = Signer.generate("log.example")
+    note = sign_note("hello\n", [signer])
+    line = note.split("\n")[-2]
+    raw = base64.b64decode(line.split(" ")[-1])
+    for cut in (raw[:-1], raw[:5]):
+        forged = note.replace(line, f"\u2014 log.example {base64.b64encode(cut).decode()}")
+        with pytest.raises(
+            NoteError, match=f"^signature by trusted key log.example\\+{signer.key_id.hex()} does not"
+        ):
+            open_note(forged, [signer.verifier])
+    forged = note.replace(line, f"\u2014 log.example {base64.b64encode(raw[:4]).decode()}")
+    with pytest.raises(NoteError, match="^signature line 1 is too short to hold a key id and a signature$"):
+        open_note(forged, [signer.verifier])
+
+
+def test_signature_lines_are_numbered_from_one() -> None:
+    signer = Signer.generate("log.example")
+    note = sign_note("hello\n", [signer])
+    with pytest.raises(NoteError) as caught:
+        open_note(note + "- log.example AAAA\n", [signer.verifier])
+    assert str(caught.value) == "signature line 2 does not start with an em dash and a space"
 
 
 def test_texts_with_blank_lines_split_at_the_last_one() -> None:
@@ -158,9 +269,28 @@ def test_malformed_notes(note: str | bytes, message: str) -> None:
 def test_too_many_signatures() -> None:
     signer = Signer.generate("log.example")
     many = sign_note("x\n", [signer] * 101)
-    with pytest.raises(NoteError, match="at most 100"):
+    with pytest.raises(NoteError, match="^note has 101 signatures; at most 100 are accepted$"):
         open_note(many, [signer.verifier])
+    assert open_note(sign_note("x\n", [signer] * 100), [signer.verifier])[1] == ["log.example"]
     assert open_note(sign_note("x\n", [signer] * 16), [signer.verifier])[1] == ["log.example"]
+
+
+def test_a_text_of_one_empty_line_round_trips() -> None:
+    signer = Signer.generate("log.example")
+    assert open_note(sign_note("\n", [signer]), [signer.verifier]) == ("\n", ["log.example"])
+
+
+def test_lone_surrogates_are_refused() -> None:
+    signer = Signer.generate("log.example")
+    with pytest.raises(NoteError) as caught:
+        sign_note("bad \ud800 text\n", [signer])
+    assert str(caught.value) == "note text is not valid UTF-8 (lone surrogate)"
+    with pytest.raises(NoteError) as caught:
+        open_note("bad \udfff text\n\n\u2014 log.example QUFBQUFB\n", [signer.verifier])
+    assert str(caught.value) == "note is not valid UTF-8 (lone surrogate)"
+    with pytest.raises(NoteError) as caught:
+        open_note("te\x07xt\n\n\u2014 log.example QUFBQUFB\n", [signer.verifier])
+    assert str(caught.value) == "note contains control character U+0007"
 
 
 def test_signing_checks_its_input() -> None:
@@ -171,6 +301,13 @@ def test_signing_checks_its_input() -> None:
         sign_note("bell\a\n", [signer])
     with pytest.raises(NoteError, match="at least one"):
         sign_note("x\n", [])
+    with pytest.raises(NoteError, match="^a note needs at least one signer$"):
+        sign_note("x\n", iter([]))
+    note = sign_note("x\n", (s for s in [signer]))
+    assert open_note(note, [signer.verifier]) == ("x\n", ["log.example"])
+    with pytest.raises(NoteError) as caught:
+        sign_note("bell\a\n", [signer])
+    assert str(caught.value) == "note text contains control character U+0007"
 
 
 def test_ambiguous_trusted_keys_are_refused() -> None:
@@ -218,7 +355,35 @@ def test_malformed_checkpoints(text: str, message: str) -> None:
         Checkpoint.parse(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("\n1\n" + base64.b64encode(bytes(32)).decode() + "\n", "checkpoint origin line is empty"),
+        ("o\n1\nnot*base64\n", "checkpoint root is not valid base64"),
+        (
+            "o\n1\n" + base64.b64encode(bytes(32)).decode() + "\next\n\n",
+            "checkpoint extension lines must not be empty",
+        ),
+    ],
+)
+def test_checkpoint_faults_are_named(text: str, message: str) -> None:
+    with pytest.raises(NoteError) as caught:
+        Checkpoint.parse(text)
+    assert str(caught.value) == message
+
+
+def test_checkpoints_are_immutable_values() -> None:
+    checkpoint = Checkpoint("o", 1, EMPTY_ROOT, ("ext",))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        checkpoint.size = 2  # type: ignore[misc]
+    assert {checkpoint, Checkpoint("o", 1, EMPTY_ROOT, ("ext",))} == {checkpoint}
+
+
 def test_checkpoint_fields_are_validated() -> None:
+    for extensions in (("",), ("ok", "two\nlines")):
+        with pytest.raises(NoteError) as caught:
+            Checkpoint("o", 1, EMPTY_ROOT, extensions)
+        assert str(caught.value) == "checkpoint extension lines must be non-empty single lines"
     with pytest.raises(NoteError, match="5 bytes, not 32"):
         Checkpoint("o", 1, b"short")
     with pytest.raises(NoteError, match="non-negative"):
