@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,11 @@ from chopay.config import Settings, from_env
 from chopay.db import get_db, make_engine
 from chopay.models import metadata as schema_metadata
 from chopay.users import create_user
+
+# Speed is measured by the benchmarks under bench/, not by tests: on a shared CI machine a
+# per-example deadline only makes property tests fail at random.
+hypothesis_settings.register_profile("chopay", deadline=None)
+hypothesis_settings.load_profile("chopay")
 
 PG_URL = os.environ.get("CHOPAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("CHOPAY_TEST_REDIS_URL")
