@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -287,3 +287,72 @@ def test_an_attestation_moves_no_money() -> None:
         leaf(kind=ATTESTATION)
     with pytest.raises(ValueError, match="at least 2"):
         leaf(postings=[])
+
+
+DOCUMENTED_METADATA_KEYS = [
+    "bank_txn_id",
+    "batch",
+    "checkpoint_size",
+    "connector",
+    "connector_txn_id",
+    "funding_ref",
+    "intent",
+    "merchant",
+    "payout_ref",
+    "period",
+    "program",
+    "reason_code",
+    "receipt",
+    "reconciliation",
+    "report_digest",
+    "retry_of",
+]
+
+
+@pytest.mark.parametrize("key", DOCUMENTED_METADATA_KEYS)
+def test_each_documented_reference_key_enters_a_leaf(key: str) -> None:
+    assert f'"{key}":"REF-1"' in _content(**{key: "REF-1"})
+
+
+def test_the_allow_list_is_exactly_the_documented_keys() -> None:
+    assert sorted(METADATA_KEYS) == DOCUMENTED_METADATA_KEYS
+
+
+def test_the_slow_check_names_the_real_problem_beside_vietnamese_text() -> None:
+    with pytest.raises(ValueError, match=r"\$\.rate: floats are not allowed") as err:
+        canonical_json({"memo": "Trợ cấp xã hội", "rate": 1.5})
+    assert "NFC" not in str(err.value)
+    with pytest.raises(ValueError, match=r"object key 'e\\u0301' is not Unicode NFC|not Unicode NFC"):
+        canonical_json({"e\u0301": 1})
+
+
+class _Floating(tzinfo):
+    """A time zone that does not know its offset."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "floating"
+
+
+def test_a_time_zone_without_an_offset_is_not_aware() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_timestamp(datetime(2026, 11, 26, tzinfo=_Floating()))
+
+
+def test_check_leaf_names_non_json_metadata() -> None:
+    good = leaf()
+    assert check_leaf({**good, "metadata": {1: "x"}}) == ["metadata: object key 1 is not a string"]
+    assert check_leaf({**good, "metadata": {"a": {b"raw"}}}) == ["metadata.a: set is not a JSON value"]
+    assert check_leaf({**good, "metadata": {"a": [None, True, 1, "x"]}}) == []
+
+
+def test_check_leaf_lists_every_missing_and_unknown_field() -> None:
+    partial = {k: v for k, v in leaf().items() if k not in {"memo", "kind"}}
+    problems = check_leaf({**partial, "extra": 1, "more": 2})
+    assert problems[0] == "missing fields: kind, memo"
+    assert problems[1] == "unknown fields: extra, more"
