@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Flask
 
-from chopay import api, auth, db, errors, health, jobs, logs, metrics, users_api
+from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, users_api
 from chopay.config import Settings, from_env
+from disbursement import api as disbursement_api
+from disbursement import jobs as disbursement_jobs
 from payments.ledger import api as ledger_api
 from payments.ledger import jobs as ledger_jobs
 
@@ -39,7 +41,12 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)
+    for blueprint in disbursement_api.BLUEPRINTS:
+        smorest.register_blueprint(blueprint)
 
     for sweep in ledger_jobs.sweeps(settings):
         jobs.register_sweep(app, sweep)
+    for sweep in disbursement_jobs.SWEEPS:
+        jobs.register_sweep(app, sweep)
+    jobs.register_sweep(app, keyrotation.SWEEP)
     return app
