@@ -290,11 +290,15 @@ def clean_text(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (Unicode category Cc) and lone surrogates (Cs)."""
+
+
 def text_problem(column: str, value: str, limit: int) -> Problem | None:
     """Return why ``value`` cannot be stored as ``column``, or None."""
     if len(value) > limit:
         return Problem("too_long", f"{column} has more than {limit} characters.", column)
-    if any(unicodedata.category(c) in {"Cc", "Cs"} for c in value):
+    if _UNSTORABLE.search(value):
         return Problem("invalid_character", f"{column} holds a control character.", column)
     return None
 

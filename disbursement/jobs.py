@@ -39,8 +39,28 @@ def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
-def validate_batch(batch_id: int, chunk: int = validation.CHUNK) -> None:
-    """Validate a batch's upload: control totals, then every row; resume where a run stopped."""
+def _timed(rows: Iterator[Row], phases: dict[str, float] | None) -> Iterator[Row]:
+    """Yield ``rows``, adding the time spent reading them to ``phases["parse"]``."""
+    if phases is None:
+        yield from rows
+        return
+    while True:
+        started = time.perf_counter()
+        row = next(rows, None)
+        phases["parse"] = phases.get("parse", 0.0) + time.perf_counter() - started
+        if row is None:
+            return
+        yield row
+
+
+def validate_batch(
+    batch_id: int, chunk: int = validation.CHUNK, phases: dict[str, float] | None = None
+) -> None:
+    """Validate a batch's upload: control totals, then every row; resume where a run stopped.
+
+    ``phases``, when given, collects the seconds spent reading the file (``totals``, ``parse``),
+    checking rows against the database (``checks``) and writing (``writes``, ``commit``).
+    """
     database = get_db()
     keys = data_keys()
     owner = uuid.uuid4().hex
@@ -60,18 +80,21 @@ def validate_batch(batch_id: int, chunk: int = validation.CHUNK) -> None:
             raise FileProblem("file_missing", "The uploaded file is gone; upload the batch again.")
         with uploads.open_upload(database, keys, upload_id) as stream:
             if not totals_done:
+                clock = time.perf_counter()
                 totals = validation.count(open_table(stream, validation.COLUMNS, first_row=first_row))
+                if phases is not None:
+                    phases["totals"] = time.perf_counter() - clock
                 with database.unit_of_work() as s:
                     if not validation.record_totals(s, batch_id, owner, totals):
                         return
                 stream.seek(0)
-            rows = iter(open_table(stream, validation.COLUMNS, first_row=first_row))
+            rows = _timed(iter(open_table(stream, validation.COLUMNS, first_row=first_row)), phases)
             for _ in islice(rows, checked):
                 pass  # rows a previous run has checked and committed
             with database.read_session() as s:
                 seen = validation.seen_so_far(s, batch_id)
             for part in _chunks(rows, chunk):
-                seen.add(_check(database, keys, batch_id, owner, part, seen))
+                seen.add(_check(database, keys, batch_id, owner, part, seen, phases))
         with database.unit_of_work() as s:
             done = validation.finish(s, batch_id, owner)
         log.info(
@@ -90,13 +113,25 @@ def validate_batch(batch_id: int, chunk: int = validation.CHUNK) -> None:
 
 
 def _check(
-    database: Database, keys: DataKeys, batch_id: int, owner: str, part: list[Row], seen: validation.Seen
+    database: Database,
+    keys: DataKeys,
+    batch_id: int,
+    owner: str,
+    part: list[Row],
+    seen: validation.Seen,
+    phases: dict[str, float] | None,
 ) -> list[int]:
     """Check one chunk in its own unit of work; redo it once if a concurrent batch took a key first."""
     for attempt in (1, 2):
         try:
+            clock = time.perf_counter()
             with database.unit_of_work() as s:
-                return validation.check_chunk(s, keys, batch_id, owner, part, seen)
+                named = validation.check_chunk(s, keys, batch_id, owner, part, seen, phases)
+                committing = time.perf_counter()
+            if phases is not None:
+                phases["commit"] = phases.get("commit", 0.0) + time.perf_counter() - committing
+                phases["chunks"] = phases.get("chunks", 0.0) + time.perf_counter() - clock
+            return named
         except IntegrityError:
             # The entitlement index refused an item: another batch claimed the same key after
             # our lookup. The retry's lookup sees it and reports the row as already in a batch.

@@ -88,7 +88,7 @@ def errors_csv(session: Session, batch_id: int) -> Iterator[str]:
         .order_by(BatchError.id)
         .execution_options(yield_per=2000)
     )
-    yield out.getvalue()
+    yield _drain(out)
     for number, (row, column, code, message) in enumerate(rows, start=1):
         writer.writerow(("" if row is None else row, column or "", code, message))
         if number % 500 == 0:
@@ -155,6 +155,5 @@ def program_codes(session: Session, ids: set[int]) -> dict[int, str]:
     """Return the codes of the programs with ``ids``."""
     if not ids:
         return {}
-    return dict(
-        session.execute(sa.select(Program.id, Program.code).where(Program.id.in_(list(ids)))).tuples()
-    )
+    rows = session.execute(sa.select(Program.id, Program.code).where(Program.id.in_(list(ids))))
+    return {program_id: code for program_id, code in rows}

@@ -330,13 +330,32 @@ def upgrade() -> None:
             ["retry_of_id"], ["payout_items.id"], name=op.f("fk_payout_items_retry_of_id_payout_items")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_items")),
-        sa.UniqueConstraint("receipt_code", name=op.f("uq_payout_items_receipt_code")),
-        sa.UniqueConstraint("reference", name=op.f("uq_payout_items_reference")),
     )
     with op.batch_alter_table("payout_items", schema=None) as batch_op:
         batch_op.create_index("ix_payout_items_batch_status", ["batch_id", "status", "id"], unique=False)
         batch_op.create_index("ix_payout_items_beneficiary", ["beneficiary_id", "id"], unique=False)
-        batch_op.create_index("ix_payout_items_status_lease", ["status", "lease_until"], unique=False)
+        # Partial indexes: a pending item (what validation writes in bulk) enters none of them.
+        batch_op.create_index(
+            "ix_payout_items_sending",
+            ["lease_until"],
+            unique=False,
+            postgresql_where=sa.text("status = 'sending'"),
+            sqlite_where=sa.text("status = 'sending'"),
+        )
+        batch_op.create_index(
+            "uq_payout_items_reference",
+            ["reference"],
+            unique=True,
+            postgresql_where=sa.text("reference IS NOT NULL"),
+            sqlite_where=sa.text("reference IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "uq_payout_items_receipt_code",
+            ["receipt_code"],
+            unique=True,
+            postgresql_where=sa.text("receipt_code IS NOT NULL"),
+            sqlite_where=sa.text("receipt_code IS NOT NULL"),
+        )
         batch_op.create_index(
             "uq_payout_items_entitlement",
             ["program_id", "beneficiary_id", "period"],
@@ -356,7 +375,9 @@ def downgrade() -> None:
             postgresql_where=sa.text("entitled"),
             sqlite_where=sa.text("entitled"),
         )
-        batch_op.drop_index("ix_payout_items_status_lease")
+        batch_op.drop_index("uq_payout_items_receipt_code")
+        batch_op.drop_index("uq_payout_items_reference")
+        batch_op.drop_index("ix_payout_items_sending")
         batch_op.drop_index("ix_payout_items_beneficiary")
         batch_op.drop_index("ix_payout_items_batch_status")
 
