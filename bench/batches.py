@@ -54,8 +54,14 @@ BIN = "970436"
 
 
 def _settings(keys_dir: Path) -> Any:
-    return from_env({}, database_url=f"{SERVER}/{DATABASE}", keys_dir=keys_dir, data_dir=keys_dir.parent,
-                    log_level="WARNING", inline_jobs=True)  # fmt: skip
+    return from_env(
+        {},
+        database_url=f"{SERVER}/{DATABASE}",
+        keys_dir=keys_dir,
+        data_dir=keys_dir.parent,
+        log_level="WARNING",
+        inline_jobs=True,
+    )
 
 
 def national_id(serial: int) -> str:
@@ -80,9 +86,16 @@ def seed(app: Any, count: int) -> tuple[int, float]:
     with app.app_context(), get_db(app).unit_of_work() as s:
         officer = create_user(s, name="Bench officer", role="officer").user.id
         program = programs.create_program(
-            s, code="BENCH", name="Bench program", legal_basis="bench", monthly_amount=500_000, cap=1_000_000,
-            source_bin=BIN, source_account="0011000000001", created_by=officer,
-        )  # fmt: skip
+            s,
+            code="BENCH",
+            name="Bench program",
+            legal_basis="bench",
+            monthly_amount=500_000,
+            cap=1_000_000,
+            source_bin=BIN,
+            source_account="0011000000001",
+            created_by=officer,
+        )
         programs.fund(s, "BENCH", amount=10**13 - 1, reference="bench", created_by=officer)
         program_id = program.id
     now = dt.datetime.now(dt.UTC)
@@ -92,11 +105,17 @@ def seed(app: Any, count: int) -> tuple[int, float]:
             rows = []
             for serial in range(start + 1, min(count, start + 50_000) + 1):
                 clean = {
-                    "national_id": national_id(serial), "full_name": f"Nguyễn Văn Test {serial}",
-                    "date_of_birth": dt.date(1950 + serial % 40, 1, 1), "gender": "male",
-                    "ward": f"Phường {serial % 20}", "province": "Quảng Nam", "phone": None, "bin": BIN,
-                    "account_number": f"9{serial:011d}", "status": "active",
-                }  # fmt: skip
+                    "national_id": national_id(serial),
+                    "full_name": f"Nguyễn Văn Test {serial}",
+                    "date_of_birth": dt.date(1950 + serial % 40, 1, 1),
+                    "gender": "male",
+                    "ward": f"Phường {serial % 20}",
+                    "province": "Quảng Nam",
+                    "phone": None,
+                    "bin": BIN,
+                    "account_number": f"9{serial:011d}",
+                    "status": "active",
+                }
                 row = registry._columns(keys, clean)
                 row.update(id=serial, version=1, created_at=now, updated_at=now, created_by=officer)
                 columns = columns or tuple(row)
@@ -105,8 +124,14 @@ def seed(app: Any, count: int) -> tuple[int, float]:
             with copy_rows(s, Beneficiary, columns) as write:
                 for r in rows:
                     write(r)
-            enrol_columns = ("program_id", "beneficiary_id", "monthly_amount", "enrolled_from", "created_at",
-                             "updated_at")  # fmt: skip
+            enrol_columns = (
+                "program_id",
+                "beneficiary_id",
+                "monthly_amount",
+                "enrolled_from",
+                "created_at",
+                "updated_at",
+            )
             with copy_rows(s, Enrolment, enrol_columns) as write:
                 for serial in range(start + 1, min(count, start + 50_000) + 1):
                     write((program_id, serial, 500_000, "2026-01", now, now))
@@ -132,9 +157,16 @@ def write_file(path: Path, rows: int) -> int:
 def upload(app: Any, officer: int, path: Path, rows: int, total: int, period: str) -> int:
     with app.app_context(), get_db(app).unit_of_work() as s, path.open("rb") as fh:
         batch = batches.create(
-            s, data_keys(app), program="BENCH", period=period, declared_count=rows, declared_total=total,
-            created_by=officer, stream=fh, filename=path.name,
-        )  # fmt: skip
+            s,
+            data_keys(app),
+            program="BENCH",
+            period=period,
+            declared_count=rows,
+            declared_total=total,
+            created_by=officer,
+            stream=fh,
+            filename=path.name,
+        )
         return batch.id
 
 
@@ -154,8 +186,16 @@ def validate_child(keys_dir: str, batch_id: int) -> None:
         assert batch is not None
         outcome = {"status": batch.status, "rows_valid": batch.rows_valid, "rows_invalid": batch.rows_invalid}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1),
-                      "phases": {k: round(v, 2) for k, v in phases.items()}, **outcome}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 2),
+                "peak_rss_mb": round(peak, 1),
+                "phases": {k: round(v, 2) for k, v in phases.items()},
+                **outcome,
+            }
+        )
+    )
 
 
 def run(
@@ -175,11 +215,15 @@ def run(
     figures = json.loads(child.stdout.strip().splitlines()[-1])
     expected_invalid = size // 1000
     assert figures["status"] == "ready", figures
-    assert figures["rows_invalid"] == expected_invalid and figures["rows_valid"] == size - expected_invalid, (
-        figures
-    )
-    return {"rows": size, "registry": registry_size, "file_mb": round(path.stat().st_size / 2**20, 1),
-            "upload_seconds": round(upload_seconds, 2), **figures}  # fmt: skip
+    assert figures["rows_invalid"] == expected_invalid, figures
+    assert figures["rows_valid"] == size - expected_invalid, figures
+    return {
+        "rows": size,
+        "registry": registry_size,
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "upload_seconds": round(upload_seconds, 2),
+        **figures,
+    }
 
 
 def main() -> None:
@@ -207,8 +251,12 @@ def main() -> None:
                 reset_database() if seeded else None
                 officer, seed_seconds = seed(app, size)
                 seeded = size
-            results.append({**run(size, seeded, app, officer, keys_dir, tmp, f"2026-{n + 1:02d}"),
-                            "seed_seconds": round(seed_seconds, 1)})  # fmt: skip
+            results.append(
+                {
+                    **run(size, seeded, app, officer, keys_dir, tmp, f"2026-{n + 1:02d}"),
+                    "seed_seconds": round(seed_seconds, 1),
+                }
+            )
         get_db(app).engine.dispose()
     targets = {}
     for r in results:
@@ -216,15 +264,20 @@ def main() -> None:
             targets["100k_seconds<=20"] = r["seconds"] <= TARGET_SECONDS_100K
         if r["rows"] == 1_000_000:
             targets["1M_peak_rss_mb<=300"] = r["peak_rss_mb"] <= TARGET_RSS_MB_1M
-    print(json.dumps({
-        "benchmark": "batch validation (PostgreSQL)",
-        "load_average_before": [round(x, 2) for x in load],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
-        "results": results,
-        "baseline": "targets of issue 10: 100k rows <= 20 s; 1M rows peak RSS <= 300 MB",
-        "targets_met": targets,
-    }, indent=1))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "batch validation (PostgreSQL)",
+                "load_average_before": [round(x, 2) for x in load],
+                "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                "cpus": os.cpu_count(),
+                "results": results,
+                "baseline": "targets of issue 10: 100k rows <= 20 s; 1M rows peak RSS <= 300 MB",
+                "targets_met": targets,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

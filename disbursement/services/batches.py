@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from itertools import islice
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -39,6 +40,7 @@ from disbursement.services.validation import COLUMNS
 
 VALIDATE_JOB = "disbursement.jobs.validate_batch"
 REFERENCE_PAGE = 10_000
+PROBE_ROWS = 2000
 _UNPAID = (ItemStatus.PENDING.value, ItemStatus.SENDING.value)
 _COMMITTED = (
     BatchStatus.APPROVED,
@@ -74,6 +76,8 @@ def create(
         stream.seek(0)
         fmt = "json" if items is not None else detect_format(head)
         table = open_table(stream, COLUMNS, first_row=first_row)
+        for _ in islice(table, PROBE_ROWS):
+            pass  # most files that cannot be read fail in their first rows: say so at once
     except FileProblem as exc:
         raise FileRejected(exc.message, code=exc.code, row=exc.row, column=exc.column) from None
     stream.seek(0)

@@ -50,10 +50,23 @@ LEASE = dt.timedelta(seconds=120)
 CHUNK = 5000
 
 _ITEM_COLUMNS = (
-    "batch_id", "row_number", "program_id", "beneficiary_id", "period", "ward", "amount", "bin",
-    "account_number", "account_index", "destination_source", "status", "entitled", "attempts",
-    "created_at", "updated_at",
-)  # fmt: skip
+    "batch_id",
+    "row_number",
+    "program_id",
+    "beneficiary_id",
+    "period",
+    "ward",
+    "amount",
+    "bin",
+    "account_number",
+    "account_index",
+    "destination_source",
+    "status",
+    "entitled",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
 _ERROR_COLUMNS = ("batch_id", "row_number", "column_name", "code", "message", "amount", "beneficiary_id")
 
 
@@ -106,10 +119,13 @@ def _end(session: Session, batch: Batch, status: BatchStatus) -> None:
 
 
 def fail(session: Session, batch_id: int, owner: str, problem: FileProblem) -> Batch:
-    """Make the batch invalid because its file cannot be read, with a batch-level error."""
+    """Make the batch invalid because its file cannot be read, with a batch-level error.
+
+    The error has no row (it concerns the file); its message names the line where reading stopped.
+    """
     batch = _held(session, batch_id, owner)
     release_pending(session, batch.id)
-    session.add(_batch_error(batch.id, problem.code, problem.message, problem.row, problem.column))
+    session.add(_batch_error(batch.id, problem.code, problem.message, None, problem.column))
     _end(session, batch, BatchStatus.INVALID)
     return batch
 
@@ -514,10 +530,23 @@ def _write(session: Session, keys: DataKeys, batch: Batch, checked: list[_Checke
             assert c.destination is not None
             destination = c.destination
         total += c.amount or 0
-        items.append((
-            batch.id, c.row.number, batch.program_id, person_id, batch.period, c.person.ward, c.amount,
-            *destination, ItemStatus.PENDING.value, True, 0, now, now,
-        ))  # fmt: skip
+        items.append(
+            (
+                batch.id,
+                c.row.number,
+                batch.program_id,
+                person_id,
+                batch.period,
+                c.person.ward,
+                c.amount,
+                *destination,
+                ItemStatus.PENDING.value,
+                True,
+                0,
+                now,
+                now,
+            )
+        )
     # One COPY after the other: a connection runs one COPY at a time.
     for model, columns, rows in ((PayoutItem, _ITEM_COLUMNS, items), (BatchError, _ERROR_COLUMNS, errors)):
         if rows:

@@ -13,31 +13,47 @@ from disbursement.models import Beneficiary
 from tests.chopay.helpers import assert_problem
 from tests.disbursement.helpers import csv_file, person, xlsx_file
 
-IMPORT_HEADER = ["national_id", "full_name", "date_of_birth", "gender", "ward", "province", "phone", "bin",
-                 "account_number", "program", "enrolled_from"]  # fmt: skip
+IMPORT_HEADER = [
+    "national_id",
+    "full_name",
+    "date_of_birth",
+    "gender",
+    "ward",
+    "province",
+    "phone",
+    "bin",
+    "account_number",
+    "program",
+    "enrolled_from",
+]
 
 
-def test_create_masks_personal_data_and_stores_only_ciphertext(client: FlaskClient, officer: dict[str, str],
-                                                               session: Session):  # fmt: skip
+def test_create_masks_personal_data_and_stores_only_ciphertext(
+    client: FlaskClient, officer: dict[str, str], session: Session
+):
     p = person(7)
     resp = client.post("/v1/beneficiaries", json=p, headers=officer)
     assert resp.status_code == 201
     body = resp.get_json()
     assert body["national_id"] == p["national_id"][0] + "********" + p["national_id"][-3:]
-    assert body["phone"] == "0******007" and body["account_number"] == "9******007"
+    assert body["phone"] == "0******007"
+    assert body["account_number"] == "9******007"
     assert p["national_id"] not in resp.get_data(as_text=True)
     row = session.scalar(sa.select(Beneficiary).where(Beneficiary.id == body["id"]))
     assert row is not None
     for value in (row.national_id, row.phone, row.account_number):
-        assert value.startswith("d1:") and p["national_id"] not in value and p["phone"] not in value
+        assert value.startswith("d1:")
+        assert p["national_id"] not in value
+        assert p["phone"] not in value
     assert row.name_key == "nguyenvantest0007"
 
 
 def test_cccd_must_agree_with_birth_and_gender(client: FlaskClient, officer: dict[str, str]):
     p = person(8, born=__import__("datetime").date(1961, 1, 1), gender="male")
     wrong = {**p, "gender": "female"}
-    body = assert_problem(client.post("/v1/beneficiaries", json=wrong, headers=officer), 422,
-                          "national_id_gender_mismatch")  # fmt: skip
+    body = assert_problem(
+        client.post("/v1/beneficiaries", json=wrong, headers=officer), 422, "national_id_gender_mismatch"
+    )
     assert body["problems"][0]["field"] == "national_id"
     older = {**p, "date_of_birth": "1971-01-01"}
     assert_problem(
@@ -67,13 +83,15 @@ def test_bad_fields_each_get_a_code(client: FlaskClient, officer: dict[str, str]
         )
 
 
-def test_update_keeps_a_masked_history_and_lookup_goes_through_the_blind_index(client: FlaskClient,
-                                                                               officer: dict[str, str]):  # fmt: skip
+def test_update_keeps_a_masked_history_and_lookup_goes_through_the_blind_index(
+    client: FlaskClient, officer: dict[str, str]
+):
     p = person(10)
     created = client.post("/v1/beneficiaries", json=p, headers=officer).get_json()
     url = f"/v1/beneficiaries/{created['id']}"
     resp = client.patch(url, json={"account_number": "8000000010", "status": "suspended"}, headers=officer)
-    assert resp.status_code == 200 and resp.get_json()["version"] == 2
+    assert resp.status_code == 200
+    assert resp.get_json()["version"] == 2
     assert resp.get_json()["account_number"] == "8******010"
     changes = client.get(f"{url}/history", headers=officer).get_json()["items"]
     assert changes[0]["changes"] == {
@@ -98,13 +116,19 @@ def test_search_by_name_ignores_case_and_diacritics(client: FlaskClient, officer
     assert [b["full_name"] for b in found] == [f"Trần Thị Bích Test {i}" for i in (1, 2, 3)]
     page1 = client.get("/v1/beneficiaries?limit=2", headers=officer).get_json()
     page2 = client.get(f"/v1/beneficiaries?limit=2&cursor={page1['next_cursor']}", headers=officer).get_json()
-    assert len(page1["items"]) == 2 and len(page2["items"]) == 2 and page2["next_cursor"] is None
+    assert len(page1["items"]) == 2
+    assert len(page2["items"]) == 2
+    assert page2["next_cursor"] is None
     assert_problem(client.get("/v1/beneficiaries?nam=x", headers=officer), 400, "unknown_parameter")
 
 
 def _import(client: FlaskClient, headers: dict[str, str], data: bytes, name: str = "ds.csv") -> Any:
-    return client.post("/v1/beneficiaries/import", data={"file": (io.BytesIO(data), name)}, headers=headers,
-                       content_type="multipart/form-data")  # fmt: skip
+    return client.post(
+        "/v1/beneficiaries/import",
+        data={"file": (io.BytesIO(data), name)},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
 
 
 def _row(serial: int, **overrides: Any) -> list[Any]:
@@ -127,7 +151,10 @@ def test_import_reports_rows_and_is_idempotent(
     report = first.get_json()
     assert (report["rows"], report["created"], report["rejected"], report["enrolled"]) == (8, 5, 3, 5)
     assert [(e["row"], e["code"]) for e in report["errors"]] == [
-        (7, "national_id_gender_mismatch"), (8, "duplicate_in_file"), (9, "program_unknown")]  # fmt: skip
+        (7, "national_id_gender_mismatch"),
+        (8, "duplicate_in_file"),
+        (9, "program_unknown"),
+    ]
     second = _import(client, officer, data).get_json()
     assert (second["created"], second["updated"], second["unchanged"], second["enrolled"]) == (0, 0, 5, 0)
     changed = [_row(1, ward="Phường Mới")]
@@ -135,15 +162,17 @@ def test_import_reports_rows_and_is_idempotent(
     assert (third["updated"], third["unchanged"]) == (1, 0)
 
 
-def test_import_xlsx_reports_a_cccd_excel_turned_into_a_number(client: FlaskClient, program: dict[str, Any],
-                                                               officer: dict[str, str]):  # fmt: skip
+def test_import_xlsx_reports_a_cccd_excel_turned_into_a_number(
+    client: FlaskClient, program: dict[str, Any], officer: dict[str, str]
+):
     good = _row(1)
     number = _row(2)
     number[0] = int(number[0])  # what Excel does to a column not formatted as text
     data = xlsx_file(IMPORT_HEADER, [good, number, [None] * len(IMPORT_HEADER)], sheets=["Ghi chú"])
     report = _import(client, officer, data, "ds.xlsx").get_json()
     assert (report["created"], report["rejected"]) == (1, 1)
-    assert report["errors"][0]["code"] == "national_id_leading_zero_lost" and report["errors"][0]["row"] == 3
+    assert report["errors"][0]["code"] == "national_id_leading_zero_lost"
+    assert report["errors"][0]["row"] == 3
     assert report["warnings"][0]["code"] == "xlsx_several_sheets"
 
 

@@ -41,8 +41,15 @@ def test_a_cccd_agreeing_with_birth_and_gender_is_valid():
         ("049161012345", "male", ["national_id_gender_mismatch"]),
         ("049261012345", "male", ["national_id_century_mismatch"]),
         ("049062012345", "male", ["national_id_birth_year_mismatch"]),
-        ("049362012345", "male", ["national_id_century_mismatch", "national_id_gender_mismatch",
-                                  "national_id_birth_year_mismatch"]),
+        (
+            "049362012345",
+            "male",
+            [
+                "national_id_century_mismatch",
+                "national_id_gender_mismatch",
+                "national_id_birth_year_mismatch",
+            ],
+        ),
         ("003061012345", "male", ["national_id_province_unknown"]),
         ("097061012345", "male", ["national_id_province_unknown"]),
         ("04906101234", "male", ["national_id_leading_zero_lost"]),  # 11 digits, 049 once zero-padded
@@ -54,7 +61,7 @@ def test_a_cccd_agreeing_with_birth_and_gender_is_valid():
         ("4.9061E+10", "male", ["national_id_exponent"]),
         ("", "male", ["national_id_missing"]),
     ],
-)  # fmt: skip
+)
 def test_each_disagreement_has_its_own_code(value: str, gender: str, expected: list[str]):
     assert codes(domain.national_id_problems(value, BORN, gender)) == expected
 
@@ -87,8 +94,9 @@ def test_every_cccd_built_by_the_rules_is_valid(province: str, born: dt.date, ge
     position=st.integers(3, 5),
     digit=st.integers(0, 9),
 )
-def test_changing_the_encoded_digits_is_always_caught(born: dt.date, gender: str, serial: int, position: int,
-                                                      digit: int):  # fmt: skip
+def test_changing_the_encoded_digits_is_always_caught(
+    born: dt.date, gender: str, serial: int, position: int, digit: int
+):
     value = cccd(serial, born=born, gender=gender)
     changed = value[:position] + str(digit) + value[position + 1 :]
     problems = domain.national_id_problems(changed, born, gender)
@@ -98,10 +106,15 @@ def test_changing_the_encoded_digits_is_always_caught(born: dt.date, gender: str
 @given(st.text(max_size=20), st.dates(), st.sampled_from(["male", "female"]))
 def test_the_validator_never_crashes_and_codes_are_known(value: str, born: dt.date, gender: str):
     known = {
-        "national_id_missing", "national_id_format", "national_id_leading_zero_lost", "national_id_exponent",
-        "national_id_province_unknown", "national_id_century_mismatch", "national_id_gender_mismatch",
+        "national_id_missing",
+        "national_id_format",
+        "national_id_leading_zero_lost",
+        "national_id_exponent",
+        "national_id_province_unknown",
+        "national_id_century_mismatch",
+        "national_id_gender_mismatch",
         "national_id_birth_year_mismatch",
-    }  # fmt: skip
+    }
     try:
         problems = domain.national_id_problems(value, born, gender)
     except ValueError:
@@ -109,14 +122,26 @@ def test_the_validator_never_crashes_and_codes_are_known(value: str, born: dt.da
         return
     assert set(codes(problems)) <= known
     if not problems:
-        assert len(value) == 12 and value.isdigit() and value[:3] in domain.PROVINCES
+        assert len(value) == 12
+        assert value.isdigit()
+        assert value[:3] in domain.PROVINCES
 
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [("2026-11", True), ("2026-01", True), ("2026-13", False), ("2026-00", False), ("26-11", False),
-     ("2026-1", False), ("1999-12", False), ("2200-01", False), ("２０２６-11", False), ("2026-11 ", False)],
-)  # fmt: skip
+    [
+        ("2026-11", True),
+        ("2026-01", True),
+        ("2026-13", False),
+        ("2026-00", False),
+        ("26-11", False),
+        ("2026-1", False),
+        ("1999-12", False),
+        ("2200-01", False),
+        ("２０２６-11", False),
+        ("2026-11 ", False),
+    ],
+)
 def test_periods(value: str, ok: bool):
     if ok:
         assert domain.parse_period(value) == value
@@ -127,10 +152,20 @@ def test_periods(value: str, ok: bool):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("500000", 500_000), ("500000.0", 500_000), (" 7 ", 7), ("-5", -5), ("0", 0),
-     ("1,500,000", "amount_invalid"), ("1.500.000", "amount_invalid"), ("1500.5", "amount_not_integer"),
-     ("", "amount_missing"), ("abc", "amount_invalid"), ("５", "amount_invalid")],
-)  # fmt: skip
+    [
+        ("500000", 500_000),
+        ("500000.0", 500_000),
+        (" 7 ", 7),
+        ("-5", -5),
+        ("0", 0),
+        ("1,500,000", "amount_invalid"),
+        ("1.500.000", "amount_invalid"),
+        ("1500.5", "amount_not_integer"),
+        ("", "amount_missing"),
+        ("abc", "amount_invalid"),
+        ("５", "amount_invalid"),
+    ],
+)
 def test_amount_cells(text: str, expected: int | str):
     found = domain.parse_amount(text)
     assert (found.code if isinstance(found, domain.Problem) else found) == expected
@@ -145,13 +180,21 @@ def test_amount_rules():
 
 
 LEGAL_BATCH = {
-    ("validating", "ready"), ("validating", "invalid"), ("validating", "cancelled"),
-    ("ready", "approved"), ("ready", "cancelled"),
-    ("approved", "running"), ("approved", "cancelled"),
-    ("running", "paused"), ("running", "completed"), ("running", "completed_with_failures"),
-    ("running", "cancelled"), ("paused", "running"), ("paused", "cancelled"),
+    ("validating", "ready"),
+    ("validating", "invalid"),
+    ("validating", "cancelled"),
+    ("ready", "approved"),
+    ("ready", "cancelled"),
+    ("approved", "running"),
+    ("approved", "cancelled"),
+    ("running", "paused"),
+    ("running", "completed"),
+    ("running", "completed_with_failures"),
+    ("running", "cancelled"),
+    ("paused", "running"),
+    ("paused", "cancelled"),
     ("completed_with_failures", "running"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(BatchStatus, BatchStatus)))
@@ -163,7 +206,8 @@ def test_batch_state_machine_allows_exactly_the_designed_transitions(
     else:
         with pytest.raises(IllegalTransition) as caught:
             domain.batch_transition(current, target)
-        assert caught.value.current == current and caught.value.target == target
+        assert caught.value.current == current
+        assert caught.value.target == target
         assert current.value in str(caught.value)
 
 
@@ -173,8 +217,13 @@ def test_final_batch_statuses_say_so():
             domain.batch_transition(final, "running")
 
 
-LEGAL_ITEM = {("pending", "sending"), ("pending", "cancelled"), ("sending", "sending"), ("sending", "paid"),
-              ("sending", "failed")}  # fmt: skip
+LEGAL_ITEM = {
+    ("pending", "sending"),
+    ("pending", "cancelled"),
+    ("sending", "sending"),
+    ("sending", "paid"),
+    ("sending", "failed"),
+}
 
 
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(ItemStatus, ItemStatus)))
@@ -188,13 +237,16 @@ def test_item_state_machine(current: ItemStatus, target: ItemStatus):
 
 def test_paid_items_never_change_and_only_live_items_hold_entitlements():
     assert domain.ITEM_TRANSITIONS[ItemStatus.PAID] == frozenset()
-    assert domain.ENTITLED_ITEM_STATUSES == {ItemStatus.PENDING, ItemStatus.SENDING, ItemStatus.PAID}
+    assert {ItemStatus.PENDING, ItemStatus.SENDING, ItemStatus.PAID} == domain.ENTITLED_ITEM_STATUSES
 
 
 def test_references_fit_bank_fields_and_are_unambiguous():
     refs = {domain.new_reference() for _ in range(2000)}
     assert len(refs) == 2000
     for ref in refs:
-        assert len(ref) == 16 and ref.isascii() and ref.isalnum() and ref.isupper()
+        assert len(ref) == 16
+        assert ref.isascii()
+        assert ref.isalnum()
+        assert ref.isupper()
         assert domain.REFERENCE.fullmatch(ref)
         assert not set(ref[1:]) & set("01OI")
