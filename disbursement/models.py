@@ -204,6 +204,8 @@ class Batch(Base):
         sa.CheckConstraint(_in("status", domain.BatchStatus), name="status_known"),
         sa.CheckConstraint("declared_count >= 0 AND declared_total >= 0", name="declared_bounds"),
         sa.Index("ix_payout_batches_status", "status"),
+        # The target of the items' foreign key: an item's entitlement key matches its batch's.
+        sa.UniqueConstraint("id", "program_id", "period"),
         sa.Index("ix_payout_batches_program_period", "program_id", "period"),
     )
 
@@ -252,9 +254,9 @@ class PayoutItem(Base):
     __tablename__ = "payout_items"
 
     id: Mapped[intpk]
-    batch_id: Mapped[int] = mapped_column(_FK, sa.ForeignKey("payout_batches.id"))
+    batch_id: Mapped[int] = mapped_column(_FK)
     row_number: Mapped[int]
-    program_id: Mapped[int] = mapped_column(_FK, sa.ForeignKey("programs.id"))
+    program_id: Mapped[int] = mapped_column(_FK)
     beneficiary_id: Mapped[int] = mapped_column(_FK, sa.ForeignKey("beneficiaries.id"))
     period: Mapped[str] = mapped_column(Period)
     ward: Mapped[str] = mapped_column(sa.String(domain.MAX_PLACE))
@@ -281,6 +283,12 @@ class PayoutItem(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
+        # One key for batch, program and period: the entitlement key's parts always match the
+        # batch's, and COPY pays for one foreign-key check where two would cost twice as much.
+        sa.ForeignKeyConstraint(
+            ["batch_id", "program_id", "period"],
+            ["payout_batches.id", "payout_batches.program_id", "payout_batches.period"],
+        ),
         sa.Index(
             "uq_payout_items_entitlement",
             "program_id",

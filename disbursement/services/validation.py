@@ -388,6 +388,7 @@ def _registry(session: Session, indexes: set[str], program_id: int, period: str)
         sa.select(
             Beneficiary.id,
             Beneficiary.national_id_index,
+            Beneficiary.full_name,
             Beneficiary.name_key,
             Beneficiary.status,
             Beneficiary.ward,
@@ -403,7 +404,8 @@ def _registry(session: Session, indexes: set[str], program_id: int, period: str)
 def _registry_checks(c: _Checked, person: Any) -> None:
     """Check a row against the registry record it names."""
     name = domain.clean_text(c.row.values["full_name"])
-    if name and domain.name_key(name) != person.name_key:
+    # The same text is the common case; folding (case, diacritics) is for the others.
+    if name and name != person.full_name and domain.name_key(name) != person.name_key:
         c.problems.append(
             Problem(
                 "name_mismatch",

@@ -207,6 +207,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_batches")),
+        sa.UniqueConstraint("id", "program_id", "period", name=op.f("uq_payout_batches_id_program_id_period")),
     )
     with op.batch_alter_table("payout_batches", schema=None) as batch_op:
         batch_op.create_index("ix_payout_batches_program_period", ["program_id", "period"], unique=False)
@@ -311,7 +312,9 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("attempts >= 0", name=op.f("ck_payout_items_attempts_positive")),
         sa.ForeignKeyConstraint(
-            ["batch_id"], ["payout_batches.id"], name=op.f("fk_payout_items_batch_id_payout_batches")
+            ["batch_id", "program_id", "period"],
+            ["payout_batches.id", "payout_batches.program_id", "payout_batches.period"],
+            name=op.f("fk_payout_items_batch_id_payout_batches"),
         ),
         sa.ForeignKeyConstraint(
             ["beneficiary_id"],
@@ -322,9 +325,6 @@ def upgrade() -> None:
             ["ledger_transaction_id"],
             ["ledger_transactions.id"],
             name=op.f("fk_payout_items_ledger_transaction_id_ledger_transactions"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["program_id"], ["programs.id"], name=op.f("fk_payout_items_program_id_programs")
         ),
         sa.ForeignKeyConstraint(
             ["retry_of_id"], ["payout_items.id"], name=op.f("fk_payout_items_retry_of_id_payout_items")
