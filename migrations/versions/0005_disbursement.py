@@ -207,7 +207,9 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_batches")),
-        sa.UniqueConstraint("id", "program_id", "period", name=op.f("uq_payout_batches_id_program_id_period")),
+        sa.UniqueConstraint(
+            "id", "program_id", "period", name=op.f("uq_payout_batches_id_program_id_period")
+        ),
     )
     with op.batch_alter_table("payout_batches", schema=None) as batch_op:
         batch_op.create_index("ix_payout_batches_program_period", ["program_id", "period"], unique=False)

@@ -26,7 +26,7 @@ PERIOD = "2026-11"
 
 @pytest.fixture
 def people(app: Flask, program: dict[str, Any]) -> list[dict[str, Any]]:
-    """Register and enrol 20 beneficiaries (1-20); 17 is suspended, 18 deceased, 19 not enrolled, 20 has no account."""
+    """Register and enrol people 1-20: 17 suspended, 18 deceased, 19 not enrolled, 20 without an account."""
     made = []
     with app.app_context(), get_db(app).unit_of_work() as s:
         tcxh = programs.get_program(s, "TCXH")
@@ -316,7 +316,8 @@ def test_approval_is_maker_checker_and_explicit_about_invalid_rows(
     approved = client.post(url, json={"exclude_invalid": True}, headers=approver)
     assert approved.status_code == 200
     body = approved.get_json()
-    assert body["status"] == "approved" and body["approvals"][0]["rows_invalid"] == 1
+    assert body["status"] == "approved"
+    assert body["approvals"][0]["rows_invalid"] == 1
     assert len(body["items_digest"]) == 64
     assert_problem(
         client.post(url, json={"exclude_invalid": True}, headers=user("approver")[1]),
@@ -324,7 +325,8 @@ def test_approval_is_maker_checker_and_explicit_about_invalid_rows(
         "batch_already_approved",
     )
     item = client.get(f"/v1/batches/{batch['id']}/items", headers=officer).get_json()["items"][0]
-    assert item["reference"].startswith("P") and len(item["reference"]) == 16
+    assert item["reference"].startswith("P")
+    assert len(item["reference"]) == 16
 
 
 def test_the_creator_can_never_approve(
@@ -366,7 +368,8 @@ def test_several_approvers_and_the_fixed_item_set(
         client.post(url, json={"exclude_invalid": False}, headers=first), 409, "already_approved_by_you"
     )
     two = client.post(url, json={"exclude_invalid": False}, headers=user("approver")[1]).get_json()
-    assert two["status"] == "approved" and len(two["approvals"]) == 2
+    assert two["status"] == "approved"
+    assert len(two["approvals"]) == 2
     before = client.get(f"/v1/batches/{batch['id']}/items", headers=officer).get_json()["items"]
     client.patch(
         f"/v1/beneficiaries/{people[0]['id']}", json={"account_number": "5550000001"}, headers=officer
@@ -484,7 +487,8 @@ def test_lists_filter_and_page(
     page1 = client.get("/v1/batches?limit=2", headers=officer).get_json()
     assert [b["period"] for b in page1["items"]] == ["2026-03", "2026-02"]
     page2 = client.get(f"/v1/batches?limit=2&cursor={page1['next_cursor']}", headers=officer).get_json()
-    assert [b["period"] for b in page2["items"]] == ["2026-01"] and page2["next_cursor"] is None
+    assert [b["period"] for b in page2["items"]] == ["2026-01"]
+    assert page2["next_cursor"] is None
     assert (
         len(
             client.get("/v1/batches?program=TCXH&period=2026-02&status=ready", headers=officer).get_json()[

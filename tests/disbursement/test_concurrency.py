@@ -113,12 +113,17 @@ def test_concurrent_approvals_record_each_approver_once_and_approve_once(office:
         approvals = list(s.scalars(sa.select(Approval.user_id).where(Approval.batch_id == batch_id)))
         batch = s.get(Batch, batch_id)
         refs = list(s.scalars(sa.select(PayoutItem.reference).where(PayoutItem.batch_id == batch_id)))
-    assert batch is not None and batch.status == "approved"
-    assert len(approvals) == 2 and len(set(approvals)) == 2  # the two who came first, each once
+    assert batch is not None
+    assert batch.status == "approved"
+    assert len(approvals) == 2
+    assert len(set(approvals)) == 2
     counted = Counter(outcomes)
-    assert counted["approved"] == 1 and counted["ready"] == 1
+    assert counted["approved"] == 1
+    assert counted["ready"] == 1
     assert set(counted) <= {"approved", "ready", "already_approved_by_you", "batch_already_approved"}
-    assert len(refs) == 20 and len(set(refs)) == 20 and all(refs)
+    assert len(refs) == 20
+    assert len(set(refs)) == 20
+    assert all(refs)
 
 
 def test_two_batches_validated_at_once_never_share_an_entitlement(office: dict[str, Any]):
@@ -136,6 +141,7 @@ def test_two_batches_validated_at_once_never_share_an_entitlement(office: dict[s
     with get_db(app).read_session() as s:
         holders = Counter(s.scalars(sa.select(PayoutItem.beneficiary_id).where(PayoutItem.entitled)))
         found = {b.id: (b.status, b.rows_valid, b.rows_invalid) for b in s.scalars(sa.select(Batch))}
-    assert set(holders.values()) == {1} and len(holders) == 30  # everyone once, in one batch or the other
+    assert set(holders.values()) == {1}
+    assert len(holders) == 30
     assert found[one][1] + found[two][1] == 30
     assert found[one][2] + found[two][2] == 30  # each person is "already in a batch" in the other

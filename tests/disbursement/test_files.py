@@ -112,7 +112,7 @@ def test_xlsx_without_a_header_row():
     assert found.code in {"file_empty", "column_missing"}
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_crash_the_reader(data: bytes):
     outcome = _outcome(data)
@@ -131,7 +131,7 @@ def _outcome(data: bytes) -> list[dict[str, str]] | FileProblem:
         return exc
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(min_size=4, max_size=3000))
 def test_arbitrary_bytes_in_a_zip_never_crash_the_reader(tail: bytes):
     for data in (b"PK\x03\x04" + tail, _damaged(tail)):
@@ -152,7 +152,7 @@ CELL = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_si
 ROWS = st.lists(st.tuples(CELL, CELL, CELL).filter(lambda r: any(r)), max_size=40)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ROWS, st.booleans(), st.booleans())
 def test_every_row_of_a_valid_csv_is_seen_exactly_once(
     rows: list[tuple[str, str, str]], bom: bool, crlf: bool
