@@ -19,25 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._postgres import fresh_database, pgbench  # noqa: E402
 from bench.ledger_offline import measure_offline_verify  # noqa: E402
 from chopay import migrate  # noqa: E402
 from chopay.db import Database  # noqa: E402
 from payments.ledger import sequencer, services, tree  # noqa: E402
 from payments.ledger.domain import Posting, TransactionSpec  # noqa: E402
 
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 BATCH = 2000
 TARGETS = {
     "posting_tx_per_s": 5000,
@@ -45,16 +41,6 @@ TARGETS = {
     "offline_verify_entries_per_s": 200_000,
     "inclusion_proof_p50_ms": 5.0,
 }
-
-
-def fresh_database(name: str) -> str:
-    """Drop and create database ``name``; return its URL."""
-    admin = sa.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{SERVER}/{name}"
 
 
 def specs(start: int, count: int) -> list[TransactionSpec]:
@@ -77,24 +63,10 @@ def specs(start: int, count: int) -> list[TransactionSpec]:
 def post(db: Database, start: int, count: int) -> float:
     """Post ``count`` transactions in batches; return transactions per second."""
     t0 = time.perf_counter()
-    with db.session() as s:
-        for b in range(start, start + count, BATCH):
+    for b in range(start, start + count, BATCH):
+        with db.unit_of_work() as s:
             services.post_many(s, specs(b, min(BATCH, start + count - b)))
     return count / (time.perf_counter() - t0)
-
-
-def pgbench(dbname: str) -> float | None:
-    """Run TPC-B with pgbench on the same server; return its transactions per second."""
-    base = ["-h", "127.0.0.1", "-U", "postgres"]
-    subprocess.run(["pgbench", *base, "-i", "-q", "-s", "10", dbname], check=True, capture_output=True)
-    out = subprocess.run(
-        ["pgbench", *base, "-c", "8", "-j", "2", "-T", "20", dbname],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    match = re.search(r"tps = ([0-9.]+)", out)
-    return float(match.group(1)) if match else None
 
 
 def main(argv: list[str]) -> int:
@@ -109,7 +81,7 @@ def main(argv: list[str]) -> int:
     url = fresh_database("chopay_bench")
     migrate.upgrade(url)
     db = Database(url)
-    with db.session() as s:
+    with db.unit_of_work() as s:
         services.create_account(s, code="program:BENCH:budget", kind="asset")
         for i in range(200):
             services.create_account(s, code=f"beneficiary:{i}", kind="expense")
@@ -117,14 +89,14 @@ def main(argv: list[str]) -> int:
     results: dict[str, Any] = {"machine": "2 cores", "database": "PostgreSQL (local)"}
     results["posting_tx_per_s"] = round(post(db, 0, args.posting))
 
-    with db.session() as s:
-        t0 = time.perf_counter()
+    t0 = time.perf_counter()
+    with db.unit_of_work() as s:
         added = sequencer.sequence(s)
-        results["sequencer_leaves_per_s"] = round(added / (time.perf_counter() - t0))
+    results["sequencer_leaves_per_s"] = round(added / (time.perf_counter() - t0))
 
     if args.entries > args.posting:
         post(db, args.posting, args.entries - args.posting)
-        with db.session() as s:
+        with db.unit_of_work() as s:
             sequencer.sequence(s)
     with db.session() as s:
         size = tree.current_size(s)
@@ -142,7 +114,7 @@ def main(argv: list[str]) -> int:
     # otherwise still be running while chopay is measured.
     if not args.skip_pgbench:
         pg_db = fresh_database("chopay_pgbench")
-        tps = pgbench(pg_db.rsplit("/", 1)[1])
+        tps = pgbench(pg_db.rsplit("/", 1)[1], clients=8).tps
         results["pgbench_tpcb_tps"] = tps
         results["posting_vs_pgbench"] = round(results["posting_tx_per_s"] / tps, 2) if tps else None
     results["inclusion_proof_p50_ms"] = round(statistics.median(samples), 3)

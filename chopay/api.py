@@ -4,7 +4,9 @@
 CSS come from the ``swagger-ui-bundle`` package and are served by chopay itself, so the docs
 work on a machine with no internet.
 
-Every request under ``/v1`` passes these checks, in this order, before its view runs:
+Every request under ``/v1`` passes these checks, in this order, before its view runs. Its body
+is read completely here, before the view opens the request's unit of work, so that a slow
+client never holds a database connection or SQLite's write lock while it sends:
 
 1. authentication and role (``chopay.auth``), for views that declare roles;
 2. no NUL or other control character in the path or the query (400 ``invalid_character``);
@@ -21,18 +23,21 @@ documented as ``application/problem+json``.
 
 from __future__ import annotations
 
+import http
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import marshmallow as ma
+from apispec import BasePlugin
 from flask import Flask, Response, current_app, request, send_from_directory
 from flask_smorest import Api as SmorestApi
 from flask_smorest.spec.plugins import FlaskPlugin
+from flask_smorest.utils import prepare_response
 from swagger_ui_bundle import swagger_ui_path
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.routing import BaseConverter, IntegerConverter, Map
 
 from chopay.auth import BEARER_SCHEME
 from chopay.db import MAX_ID
@@ -48,7 +53,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ProblemSchema(ma.Schema):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document; a problem may carry extension members of its own."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = ma.fields.String(metadata={"description": "URI naming the problem type"})
     title = ma.fields.String()
@@ -69,11 +77,59 @@ class Api(SmorestApi):  # type: ignore[misc]
 
     def _register_responses(self) -> None:
         """Document every error response as ``application/problem+json`` with the problem schema."""
-        super()._register_responses()
-        for response in self.spec.components.responses.values():
-            content = response.get("content")
-            if content and "application/json" in content:
-                content[PROBLEM_JSON] = content.pop("application/json")
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 200 and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "An RFC 9457 problem document", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM_JSON)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
+
+
+class ServerResponses(BasePlugin):
+    """Document what the HTTP server, not chopay, answers before a request reaches the app."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            if isinstance(operation, dict):
+                operation.setdefault("responses", {}).setdefault(
+                    "414",
+                    {
+                        "description": "Request line longer than 8 KiB, answered by gunicorn as HTML",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                )
+
+
+class SchemaRules(BasePlugin):
+    """Add a marshmallow schema's ``OPENAPI_RULES`` (e.g. ``oneOf``) to its OpenAPI component.
+
+    Some rules bind fields together (``merchant_id`` only with the merchant role); marshmallow
+    checks them in a ``validates_schema`` hook, and this states them in the document, so that a
+    generated client or a fuzzer knows them as well as the server does.
+    """
+
+    def schema_helper(self, name: str, definition: Any, **kwargs: Any) -> dict[str, Any] | None:
+        schema = kwargs.get("schema")
+        rules: dict[str, Any] | None = getattr(schema, "OPENAPI_RULES", None)
+        return rules
+
+
+class PatternConverter(BaseConverter):
+    """A path segment that must match ``regex`` whole; anything else is no route (404)."""
+
+    regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+
+
+def register_pattern(app: Flask, api: Api, name: str, regex: str) -> None:
+    """Add the route converter ``<name:...>`` for segments matching ``regex``, documented as a pattern."""
+    converter = type(f"{name.title()}Converter", (PatternConverter,), {"regex": regex})
+    app.url_map.converters[name] = converter
+    api.register_converter(converter, lambda c: {"type": "string", "pattern": f"^(?:{c.regex})$"})
 
 
 class IdConverter(IntegerConverter):
@@ -140,6 +196,16 @@ def _read_body() -> bytes:
         raise BadRequest(
             "The request body could not be read (bad transfer encoding).", code="body_unreadable"
         ) from None
+
+
+def _read_form() -> None:
+    """Parse a multipart body now (files spool to disk), before the view opens its transaction."""
+    try:
+        request.files  # noqa: B018  (parsing happens on first access)
+    except RequestEntityTooLarge:
+        raise
+    except (OSError, ValueError, ClientDisconnected):
+        raise BadRequest("The multipart body could not be read.", code="body_unreadable") from None
 
 
 def json_depth(body: bytes) -> int:
@@ -234,7 +300,12 @@ def init_app(app: Flask) -> Api:
     app.config.update({k: v for k, v in openapi_config().items() if k not in app.config})
     app.url_map.converters["id"] = IdConverter
     api = Api(app)
+    for plugin in (SchemaRules(), ServerResponses()):
+        plugin.init_spec(api.spec)
+        api.spec.plugins.append(plugin)
     api.register_converter(IdConverter, lambda c: {"type": "integer", "minimum": c.min, "maximum": c.max})
+    # <ref:name>: public ids and references (TX-0000000001, CP7K2M9QXA ...).
+    register_pattern(app, api, "ref", PatternConverter.regex)
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
     app.extensions["chopay.api"] = api
 
@@ -256,7 +327,11 @@ def init_app(app: Flask) -> Api:
             return
         if request.mimetype == "application/json":
             _require_sound_json(_read_body())
-        elif not request.mimetype.startswith("multipart/") and not request.mimetype.startswith("text/csv"):
+        elif request.mimetype.startswith("multipart/"):
+            _read_form()
+        elif request.mimetype.startswith("text/csv"):
+            _read_body()
+        else:
             raise UnsupportedMediaType(
                 f"Send the request body as application/json, not {request.mimetype or 'no type'}."
             )

@@ -9,8 +9,10 @@ from flask import Flask
 from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, users_api
 from chopay.config import Settings, from_env
 from disbursement import api as disbursement_api
+from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
 from payments.ledger import api as ledger_api
+from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
 
 
@@ -38,6 +40,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     health.init_app(app)
     auth.init_app(app)  # before api: authenticate before anything reads the request
     smorest = api.init_app(app)
+    api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)
+    api.register_pattern(app, smorest, "program", disbursement_domain.PROGRAM_CODE.pattern)
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)

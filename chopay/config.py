@@ -37,6 +37,11 @@ class Settings:
     inline_jobs: bool = True
     approvals_required: int = 1
     max_upload_bytes: int = 256 * MIB
+    # The payout rail (payOS Payouts API); the defaults are `chopay fakebank serve`'s demo values.
+    payout_url: str = "http://127.0.0.1:8100"
+    payout_client_id: str = "fakebank-demo-client"
+    payout_api_key: str = "fakebank-demo-api-key"
+    payout_checksum_key: str = "fakebank-demo-checksum-key"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -137,5 +142,17 @@ SETTINGS: list[tuple[str, str, str]] = [
         "CHOPAY_MAX_UPLOAD_BYTES",
         "268435456",
         "Largest payout batch or beneficiary file accepted by upload (CHOPAY_MAX_BODY_BYTES elsewhere).",
+    ),
+    (
+        "CHOPAY_PAYOUT_URL",
+        "http://127.0.0.1:8100",
+        "Base URL of the payOS Payouts API (payOS: https://api-merchant.payos.vn; default: the simulator).",
+    ),
+    ("CHOPAY_PAYOUT_CLIENT_ID", "fakebank-demo-client", "payOS payout channel client id (x-client-id)."),
+    ("CHOPAY_PAYOUT_API_KEY", "fakebank-demo-api-key", "payOS payout channel API key (x-api-key)."),
+    (
+        "CHOPAY_PAYOUT_CHECKSUM_KEY",
+        "fakebank-demo-checksum-key",
+        "payOS payout channel checksum key: signs requests, verifies answers.",
     ),
 ]

@@ -32,12 +32,41 @@ worker_class = "gthread"
 graceful_timeout = 30
 timeout = 60
 accesslog = None  # chopay logs each request itself, as JSON
+limit_request_line = 8190  # the largest gunicorn allows; longer request lines get its HTML 414
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 
 
+class _Body:
+    """gunicorn's request body, raising ValueError (a client's fault) for a malformed encoding."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def _guard(self, method: Callable[..., bytes], *args: Any) -> bytes:
+        from gunicorn.http.errors import ParseException
+
+        try:
+            return method(*args)
+        except ParseException as exc:
+            raise ValueError(f"malformed request body ({type(exc).__name__})") from None
+
+    def read(self, size: int | None = None) -> bytes:
+        return self._guard(self._body.read, size)
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._guard(self._body.readline, size)
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+
 class ReadDeadline:
-    """WSGI middleware: a request's socket reads fail after ``seconds`` without data."""
+    """WSGI middleware: a request's socket reads fail after ``seconds`` without data.
+
+    It also turns gunicorn's parse errors of a body (a malformed chunk size) into ValueError,
+    which chopay answers with a 400 like any other unreadable body.
+    """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], seconds: float) -> None:
         self.app = app
@@ -47,6 +76,8 @@ class ReadDeadline:
         sock = environ.get("gunicorn.socket")
         if sock is not None:
             sock.settimeout(self.seconds)
+        if "wsgi.input" in environ:
+            environ["wsgi.input"] = _Body(environ["wsgi.input"])
         return self.app(environ, start_response)
 
 

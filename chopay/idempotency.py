@@ -78,9 +78,13 @@ class IdempotencyRecord(Base):
 
 
 def request_fingerprint() -> str:
-    """Hash the parts of the request that must match for a replay: method, path, query, body."""
+    """Hash the parts of the request that must match for a replay: method, path, query, media type, body.
+
+    The media type counts: the same bytes sent as JSON and as a multipart form are two requests.
+    """
     h = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request.query_string):
+    media = (request.headers.get("Content-Type") or "").encode("latin-1", "replace")
+    for part in (request.method.encode(), request.path.encode(), request.query_string, media):
         h.update(part)
         h.update(b"\0")
     h.update(request.get_data(cache=True))

@@ -28,6 +28,8 @@ TOKEN_BYTES = 32
 _TOKEN_BODY_LEN = 43  # len(base64url(32 bytes)) without padding
 _TOKEN_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 NAME_MAX = 120
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+"""A name has something besides white space, and no control character."""
 
 
 class Role(enum.StrEnum):

@@ -16,18 +16,53 @@ from chopay.pagination import PageArgs, decode_cursor, page, page_schema
 blp = Blueprint("users", __name__, url_prefix="/v1/users", description="API users, roles and tokens.")
 
 
-class UserSchema(ma.Schema):
-    id = ma.fields.Integer(dump_only=True)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=users.NAME_MAX))
+class UserIn(ma.Schema):
+    """A new user: a merchant user names its merchant, and no other role does."""
+
+    name = ma.fields.String(
+        required=True,
+        validate=[
+            ma.validate.Length(min=1, max=users.NAME_MAX),
+            ma.validate.Regexp(
+                users.NAME_PATTERN, error="A name is text with a letter, without control characters."
+            ),
+        ],
+    )
     role = ma.fields.String(required=True, validate=ma.validate.OneOf([r.value for r in users.Role]))
     # strict: 1.5 is refused, not truncated to 1; the range keeps the id bindable as a BIGINT.
     merchant_id = ma.fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(min=1, max=MAX_ID)
     )
-    token_hint = ma.fields.String(dump_only=True, metadata={"description": "First characters of the token"})
-    created_at = ma.fields.DateTime(dump_only=True)
-    revoked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
-    active = ma.fields.Boolean(dump_only=True)
+
+    # Enforced by users.create_user (merchant_required, merchant_not_allowed); stated here.
+    OPENAPI_RULES = {
+        "oneOf": [
+            {
+                "required": ["merchant_id"],
+                "properties": {
+                    "role": {"enum": [users.Role.MERCHANT.value]},
+                    "merchant_id": {"type": "integer"},
+                },
+            },
+            {
+                "properties": {
+                    "role": {"enum": [r.value for r in users.Role if r != users.Role.MERCHANT]},
+                    "merchant_id": {"enum": [None]},
+                }
+            },
+        ]
+    }
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    role = ma.fields.String()
+    merchant_id = ma.fields.Integer(allow_none=True)
+    token_hint = ma.fields.String(metadata={"description": "First characters of the token"})
+    created_at = ma.fields.DateTime()
+    revoked_at = ma.fields.DateTime(allow_none=True)
+    active = ma.fields.Boolean()
 
 
 class IssuedUserSchema(ma.Schema):
@@ -48,7 +83,7 @@ UserPageSchema = page_schema(UserSchema, "UserPage")
 class Users(MethodView):
     @auth.roles("admin")
     @idempotent(secrets=("token",))
-    @blp.arguments(UserSchema)
+    @blp.arguments(UserIn)
     @blp.response(201, IssuedUserSchema)
     @blp.doc(parameters=[OPENAPI_PARAMETER])
     def post(self, data: dict[str, Any]) -> users.IssuedUser:

@@ -38,18 +38,6 @@ batches_blp = Blueprint("batches", __name__, url_prefix="/v1/batches", descripti
 BLUEPRINTS = (programs_blp, beneficiaries_blp, batches_blp)
 
 
-def _multipart(schema: type[ma.Schema] | None, description: str) -> dict[str, Any]:
-    """Describe a multipart body: ``schema``'s form fields and the file in part ``file``."""
-    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary", "description": description}}
-    required = ["file"]
-    if schema is not None:
-        for name, field in schema().fields.items():
-            properties[name] = {"type": "integer" if isinstance(field, ma.fields.Integer) else "string"}
-            if field.required:
-                required.append(name)
-    return {"type": "object", "properties": properties, "required": required}
-
-
 def _load(schema: ma.Schema, data: Any, location: str) -> dict[str, Any]:
     """Load ``data`` with ``schema``; answer 422 with the field errors as webargs would."""
     try:
@@ -136,7 +124,7 @@ class Programs(MethodView):
         return shown
 
 
-@programs_blp.route("/<string:code>")
+@programs_blp.route("/<program:code>")
 class ProgramByCode(MethodView):
     @auth.roles(*READERS)
     @programs_blp.response(200, schemas.ProgramOut)
@@ -165,7 +153,7 @@ def _funding_view(funding: Funding, balance: int | None = None) -> dict[str, Any
     }
 
 
-@programs_blp.route("/<string:code>/funding")
+@programs_blp.route("/<program:code>/funding")
 class ProgramFunding(MethodView):
     @auth.roles("admin")
     @idempotent
@@ -191,7 +179,7 @@ class ProgramFunding(MethodView):
         return shown
 
 
-@programs_blp.route("/<string:code>/enrolments")
+@programs_blp.route("/<program:code>/enrolments")
 class ProgramEnrolments(MethodView):
     @auth.roles(*WRITERS)
     @idempotent
@@ -227,7 +215,7 @@ class ProgramEnrolments(MethodView):
         return page(found, args["limit"])
 
 
-@programs_blp.route("/<string:code>/enrolments/<id:enrolment_id>/end", methods=["POST"])
+@programs_blp.route("/<program:code>/enrolments/<id:enrolment_id>/end", methods=["POST"])
 @auth.roles(*WRITERS)
 @programs_blp.arguments(schemas.EnrolmentEnd)
 @programs_blp.response(200, schemas.EnrolmentOut)
@@ -289,7 +277,7 @@ def lookup(data: dict[str, Any]) -> dict[str, Any]:
     parameters=[OPENAPI_PARAMETER],
     requestBody={
         "required": True,
-        "content": {"multipart/form-data": {"schema": _multipart(None, "CSV (UTF-8) or XLSX")}},
+        "content": {"multipart/form-data": {"schema": schemas.FileUpload}},
     },
 )
 def import_beneficiaries() -> imports.ImportReport:
@@ -378,7 +366,7 @@ class Batches(MethodView):
             "required": True,
             "content": {
                 "application/json": {"schema": schemas.BatchJson},
-                "multipart/form-data": {"schema": _multipart(schemas.BatchForm, "CSV (UTF-8) or XLSX")},
+                "multipart/form-data": {"schema": schemas.BatchUpload},
             },
         },
     )

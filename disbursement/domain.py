@@ -78,9 +78,10 @@ PHONE = re.compile(r"0[35789][0-9]{8}")
 REFERENCE_LENGTH = 16
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 REFERENCE = re.compile(rf"P[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH - 1}}}")
-PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
 EARLIEST_YEAR = 2000
 LATEST_YEAR = 2199
+PERIOD = re.compile(r"(2[01][0-9]{2})-(0[1-9]|1[0-2])")
+"""A period YYYY-MM: a month of the years EARLIEST_YEAR to LATEST_YEAR."""
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
 
 
@@ -310,13 +311,14 @@ def name_key(name: str) -> str:
 
 def parse_period(value: str) -> str:
     """Return ``value`` if it is a period ``YYYY-MM`` in range; raise ValueError otherwise."""
-    found = PERIOD.fullmatch(value) if isinstance(value, str) and value.isascii() else None
-    if found is None:
+    shape = (
+        re.fullmatch(r"([0-9]{4})-([0-9]{2})", value) if isinstance(value, str) and value.isascii() else None
+    )
+    if shape is None:
         raise ValueError("A period is written YYYY-MM, e.g. 2026-11.")
-    year, month = int(found.group(1)), int(found.group(2))
-    if not 1 <= month <= 12:
+    if not 1 <= int(shape.group(2)) <= 12:
         raise ValueError(f"{value}: the month must be 01 to 12.")
-    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+    if PERIOD.fullmatch(value) is None:
         raise ValueError(f"{value}: the year must be {EARLIEST_YEAR} to {LATEST_YEAR}.")
     return value
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, ClassVar
 
 import marshmallow as ma
 
@@ -14,6 +15,11 @@ V = ma.validate
 Amount: dict[str, Any] = {"strict": True, "validate": V.Range(min=1, max=domain.MAX_AMOUNT_DONG)}
 
 
+def full(pattern: re.Pattern[str]) -> ma.validate.Regexp:
+    """Return a validator (and an OpenAPI pattern) matching the whole value against ``pattern``."""
+    return V.Regexp(f"^(?:{pattern.pattern})$")
+
+
 def _period(value: str) -> None:
     try:
         domain.parse_period(value)
@@ -23,7 +29,7 @@ def _period(value: str) -> None:
 
 def period_field(**kw: Any) -> ma.fields.String:
     """Return a field holding a period ``YYYY-MM``."""
-    metadata = {"pattern": f"^{domain.PERIOD.pattern}$", "example": "2026-11", **kw.pop("metadata", {})}
+    metadata = {"pattern": f"^(?:{domain.PERIOD.pattern})$", "example": "2026-11", **kw.pop("metadata", {})}
     return ma.fields.String(validate=_period, metadata=metadata, **kw)
 
 
@@ -33,8 +39,9 @@ def text(limit: int, **kw: Any) -> ma.fields.String:
 
 
 def ident(**kw: Any) -> ma.fields.Integer:
-    """Return a field holding a row id."""
-    return ma.fields.Integer(strict=True, validate=V.Range(min=1, max=MAX_ID), **kw)
+    """Return a field holding a row id (strict in JSON bodies; query strings are text)."""
+    kw.setdefault("strict", True)
+    return ma.fields.Integer(validate=V.Range(min=1, max=MAX_ID), **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,19 +53,19 @@ class ProgramPatch(ma.Schema):
     legal_basis = text(domain.MAX_LEGAL_BASIS)
     monthly_amount = ma.fields.Integer(**Amount)
     cap = ma.fields.Integer(**Amount, metadata={"description": "Most one person may get for one period"})
-    source_bin = ma.fields.String(validate=V.Regexp(domain.BIN.pattern + "$"))
-    source_account = ma.fields.String(validate=V.Regexp(domain.ACCOUNT_NUMBER.pattern + "$"))
+    source_bin = ma.fields.String(validate=full(domain.BIN))
+    source_account = ma.fields.String(validate=full(domain.ACCOUNT_NUMBER))
     status = ma.fields.String(validate=V.OneOf([s.value for s in domain.ProgramStatus]))
 
 
 class ProgramIn(ProgramPatch):
-    code = ma.fields.String(required=True, validate=V.Regexp(domain.PROGRAM_CODE.pattern + "$"))
+    code = ma.fields.String(required=True, validate=full(domain.PROGRAM_CODE))
     name = text(domain.MAX_NAME, required=True)
     legal_basis = text(domain.MAX_LEGAL_BASIS, required=True)
     monthly_amount = ma.fields.Integer(required=True, **Amount)
     cap = ma.fields.Integer(required=True, **Amount)
-    source_bin = ma.fields.String(required=True, validate=V.Regexp(domain.BIN.pattern + "$"))
-    source_account = ma.fields.String(required=True, validate=V.Regexp(domain.ACCOUNT_NUMBER.pattern + "$"))
+    source_bin = ma.fields.String(required=True, validate=full(domain.BIN))
+    source_account = ma.fields.String(required=True, validate=full(domain.ACCOUNT_NUMBER))
 
 
 class ProgramOut(ma.Schema):
@@ -85,7 +92,7 @@ class FundingIn(ma.Schema):
     amount = ma.fields.Integer(required=True, **Amount)
     reference = ma.fields.String(
         required=True,
-        validate=V.Regexp(domain.FUNDING_REF.pattern + "$"),
+        validate=full(domain.FUNDING_REF),
         metadata={"description": "The funding's own reference (a budget decision, a transfer id)"},
     )
 
@@ -113,7 +120,7 @@ class BeneficiaryPatch(ma.Schema):
     ward = text(domain.MAX_PLACE)
     province = text(domain.MAX_PLACE)
     phone = ma.fields.String(allow_none=True, validate=V.Length(max=20))
-    bin = ma.fields.String(allow_none=True, validate=V.Regexp(domain.BIN.pattern + "$"))
+    bin = ma.fields.String(allow_none=True, validate=full(domain.BIN))
     account_number = ma.fields.String(allow_none=True, validate=V.Length(min=1, max=19))
     status = ma.fields.String(validate=V.OneOf([s.value for s in domain.BeneficiaryStatus]))
 
@@ -193,6 +200,13 @@ class EnrolmentIn(ma.Schema):
     enrolled_from = period_field(required=True)
     enrolled_to = period_field(allow_none=True)
 
+    OPENAPI_RULES: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {"required": ["national_id"], "not": {"required": ["beneficiary_id"]}},
+            {"required": ["beneficiary_id"], "not": {"required": ["national_id"]}},
+        ]
+    }
+
     @ma.validates_schema
     def _one_person(self, data: dict[str, Any], **_: Any) -> None:
         if ("national_id" in data) == ("beneficiary_id" in data):
@@ -213,7 +227,7 @@ class EnrolmentOut(ma.Schema):
 
 
 class EnrolmentArgs(PageArgs):
-    beneficiary_id = ident()
+    beneficiary_id = ident(strict=False)
     active_in = period_field(metadata={"description": "Only enrolments covering this period"})
 
 
@@ -222,7 +236,7 @@ class EnrolmentArgs(PageArgs):
 
 
 class BatchFields(ma.Schema):
-    program = ma.fields.String(required=True, validate=V.Regexp(domain.PROGRAM_CODE.pattern + "$"))
+    program = ma.fields.String(required=True, validate=full(domain.PROGRAM_CODE))
     period = period_field(required=True)
     declared_count = ma.fields.Integer(
         required=True,
@@ -238,6 +252,24 @@ class BatchFields(ma.Schema):
 
 class BatchForm(BatchFields):
     """The form fields of a multipart upload (the file goes in the part ``file``)."""
+
+
+FILE: dict[str, Any] = {
+    "required": True,
+    "metadata": {"type": "string", "format": "binary", "description": "CSV (UTF-8) or XLSX"},
+}
+
+
+class BatchUpload(BatchForm):
+    """A multipart batch upload, as documented: the form fields and the file."""
+
+    file = ma.fields.Raw(**FILE)
+
+
+class FileUpload(ma.Schema):
+    """A multipart upload of one file."""
+
+    file = ma.fields.Raw(**FILE)
 
 
 class ItemIn(ma.Schema):
@@ -317,7 +349,7 @@ class BatchOut(ma.Schema):
 
 
 class BatchArgs(PageArgs):
-    program = ma.fields.String(validate=V.Regexp(domain.PROGRAM_CODE.pattern + "$"))
+    program = ma.fields.String(validate=full(domain.PROGRAM_CODE))
     period = period_field()
     status = ma.fields.String(validate=V.OneOf([s.value for s in domain.BatchStatus]))
 
@@ -369,7 +401,9 @@ class ErrorOut(ma.Schema):
 
 
 class ErrorArgs(PageArgs):
-    code = ma.fields.String(validate=V.Length(min=1, max=64))
+    code = ma.fields.String(
+        validate=V.Regexp(r"^[a-z][a-z0-9_]{0,63}$"), metadata={"example": "name_mismatch"}
+    )
 
 
 ProgramPage = page_schema(ProgramOut, "ProgramPage")

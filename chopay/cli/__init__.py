@@ -18,6 +18,7 @@ def main() -> None:
 def _register() -> None:
     """Attach every command group to ``main``."""
     from chopay.cli import keys, ledger, qr, service, users
+    from payments.rails.fakebank.cli import fakebank
 
     for command in (
         service.serve,
@@ -28,6 +29,7 @@ def _register() -> None:
         keys.keys,
         ledger.ledger,
         qr.qr,
+        fakebank,
     ):
         main.add_command(command)
 

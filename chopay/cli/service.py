@@ -51,7 +51,7 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
             threading.Thread(target=loop.run, args=(stop,), name="chopay-sweeps", daemon=True).start()
         w = SimpleWorker([runner.queue(n) for n in names], connection=runner.connection)
         try:
-            w.work(burst=burst, with_scheduler=True)
+            w.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         finally:
             stop.set()
 

@@ -41,7 +41,7 @@ def invalid(problems: list[Problem]) -> InvalidInput:
     first = problems[0]
     return InvalidInput(
         "; ".join(p.message for p in problems),
-        code=first.code if len(problems) == 1 else "validation_failed",
+        code=first.code if len(problems) == 1 else "fields_invalid",
         problems=[{"field": p.column, "code": p.code, "message": p.message} for p in problems],
     )
 

@@ -74,7 +74,7 @@ def list_entries(args: dict[str, Any]) -> dict[str, Any]:
     return {"items": shown, "next_from_index": shown[-1].index + 1 if more else None}
 
 
-@blp.route("/entries/<int:index>")
+@blp.route("/entries/<id:index>")
 @auth.roles(*READERS)
 @blp.arguments(schemas.ProofArgs, location="query")
 @blp.response(200, schemas.InclusionOut)
@@ -112,7 +112,7 @@ class Accounts(MethodView):
         return services.create_account(db.session(), **data)
 
 
-@blp.route("/accounts/<string:code>/balance")
+@blp.route("/accounts/<account:code>/balance")
 @auth.roles(*READERS)
 @blp.arguments(schemas.BalanceArgs, location="query")
 @blp.response(200, schemas.BalanceOut)
@@ -142,7 +142,7 @@ def post_transaction(data: dict[str, Any]) -> Recorded:
     return services.post(db.session(), spec)
 
 
-@blp.route("/transactions/<string:tx_id>")
+@blp.route("/transactions/<ref:tx_id>")
 @auth.roles(*READERS)
 @blp.response(200, schemas.TransactionOut)
 def get_transaction(tx_id: str) -> Recorded:
@@ -150,7 +150,7 @@ def get_transaction(tx_id: str) -> Recorded:
     return services.get_transaction(db.session(), tx_id)
 
 
-@blp.route("/transactions/<string:tx_id>/reverse", methods=["POST"])
+@blp.route("/transactions/<ref:tx_id>/reverse", methods=["POST"])
 @auth.roles("admin")
 @idempotent
 @blp.arguments(schemas.ReversalIn)

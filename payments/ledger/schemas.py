@@ -10,6 +10,7 @@ from typing import Any
 import marshmallow as ma
 
 from chopay.db import MAX_ID
+from chopay.fields import StrictBoolean
 from payments.ledger import domain
 from payments.ledger.canonical import METADATA_KEYS, METADATA_VALUE
 from payments.ledger.domain import AccountKind, public_id
@@ -36,9 +37,7 @@ def _pattern(regex: re.Pattern[str], error: str) -> ma.validate.Regexp:
 
 
 ACCOUNT_CODE = _pattern(domain.ACCOUNT_CODE, "Not an account code: 1 to 120 of A-Z a-z 0-9 . _ : -.")
-NO_CONTROL = ma.validate.Regexp(
-    r"^[^\x00-\x1f\x7f\ud800-\udfff]*$", error="Control characters are not allowed."
-)
+NO_CONTROL = ma.validate.Regexp(r"^[^\x00-\x1f\x7f-\x9f]*$", error="Control characters are not allowed.")
 SIZE = ma.validate.Range(min=1, max=MAX_ID)
 INDEX = ma.validate.Range(min=0, max=MAX_ID)
 
@@ -47,7 +46,7 @@ class AccountIn(ma.Schema):
     code = ma.fields.String(required=True, validate=ACCOUNT_CODE)
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf([k.value for k in AccountKind]))
     currency = ma.fields.String(load_default="VND", validate=ma.validate.OneOf(["VND"]))
-    allow_negative = ma.fields.Boolean(load_default=True)
+    allow_negative = StrictBoolean(load_default=True)
 
 
 class AccountOut(ma.Schema):
@@ -69,7 +68,10 @@ class PostingIn(ma.Schema):
             ma.validate.Range(min=-MAX_AMOUNT, max=MAX_AMOUNT),
             ma.validate.NoneOf([0], error="A posting is never zero."),
         ],
-        metadata={"description": "Integer dong; positive debits, negative credits; never zero"},
+        metadata={
+            "description": "Integer dong; positive debits, negative credits; never zero",
+            "not": {"enum": [0]},
+        },
     )
 
 

@@ -166,7 +166,7 @@ def _recorded(tx_id: int, spec: TransactionSpec, now: dt.datetime) -> Recorded:
         idempotency_key=spec.idempotency_key,
         kind=spec.kind,
         memo=spec.memo,
-        occurred_at=spec.occurred_at or now,
+        occurred_at=(spec.occurred_at or now).astimezone(dt.UTC),
         metadata=dict(spec.metadata),
         postings=tuple(spec.postings),
         reverses_id=spec.reverses,

@@ -54,7 +54,7 @@ def test_a_token_pasted_into_a_path_is_not_logged(client: FlaskClient, logs: Log
     client.get(f"/v1/{token}")
     assert [line["route"] for line in _access(logs)] == [
         "unmatched",
-        "/v1/ledger/transactions/<string:tx_id>",
+        "/v1/ledger/transactions/<ref:tx_id>",
         "unmatched",
     ]
     assert all(token[3:] not in raw for raw in logs.lines)

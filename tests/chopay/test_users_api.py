@@ -123,31 +123,20 @@ def test_exact_fit_page_has_no_next_cursor(client: FlaskClient, admin_headers: H
     assert body["next_cursor"] is None
 
 
-@pytest.mark.parametrize(
-    "cursor",
-    [
-        "not-a-cursor",
-        "!!!",
-        "%C3%A9",
-        encode_cursor("1"),
-        encode_cursor(True),
-        encode_cursor(1.5),
-        encode_cursor([1]),
-        encode_cursor(2**63),
-        encode_cursor(-(2**63) - 1),
-    ],
-)
-def test_invalid_cursor_is_400(client: FlaskClient, admin_headers: Headers, cursor: str):
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "!!!", "%C3%A9", "1.5", "-1", "1" * 20, "%EF%BC%91"])
+def test_a_cursor_the_schema_does_not_allow_is_422(client: FlaskClient, admin_headers: Headers, cursor: str):
     resp = client.get(f"/v1/users?cursor={cursor}", headers=admin_headers)
-    assert_problem(resp, 400, "cursor_invalid")
+    body = assert_problem(resp, 422, "validation_failed")
+    assert "cursor" in body["errors"]["query"]
 
 
-def test_deeply_nested_cursor_is_400_not_500(client: FlaskClient, admin_headers: Headers):
-    import base64
-
-    cursor = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
-    resp = client.get("/v1/users", query_string={"cursor": cursor}, headers=admin_headers)
-    assert_problem(resp, 400, "cursor_invalid")
+@pytest.mark.parametrize("cursor", ["9223372036854775807", "9999999999999999999"])
+def test_every_cursor_the_schema_allows_is_understood(
+    client: FlaskClient, admin_headers: Headers, cursor: str
+):
+    resp = client.get(f"/v1/users?cursor={cursor}", headers=admin_headers)
+    assert resp.status_code == 200
+    assert resp.get_json() == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("limit", ["0", "501", "-1", "ten"])
@@ -158,10 +147,10 @@ def test_limit_out_of_range_is_422(client: FlaskClient, admin_headers: Headers, 
 
 
 def test_cursor_round_trip():
-    for value in (0, 1, 2**63 - 1, -5):
+    for value in (0, 1, 2**63 - 1):
         assert decode_cursor(encode_cursor(value)) == value
     assert decode_cursor(None) is None
-    assert decode_cursor(encode_cursor("abc"), kind=str) == "abc"
+    assert decode_cursor(str(2**64)) == 2**63 - 1
 
 
 def test_revoke_marks_the_user_inactive(client: FlaskClient, admin_headers: Headers):

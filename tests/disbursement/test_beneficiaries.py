@@ -61,7 +61,7 @@ def test_cccd_must_agree_with_birth_and_gender(client: FlaskClient, officer: dic
     )
     several = {**p, "date_of_birth": "2071-01-01", "gender": "female"}
     body = assert_problem(
-        client.post("/v1/beneficiaries", json=several, headers=officer), 422, "validation_failed"
+        client.post("/v1/beneficiaries", json=several, headers=officer), 422, "fields_invalid"
     )
     assert {x["code"] for x in body["problems"]} >= {"national_id_gender_mismatch", "date_of_birth_invalid"}
     assert client.post("/v1/beneficiaries", json=p, headers=officer).status_code == 201

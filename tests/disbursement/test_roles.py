@@ -50,7 +50,7 @@ def test_the_matrix_covers_every_disbursement_route(app: Flask):
             rule.rule.replace("<id:batch_id>", "1")
             .replace("<id:beneficiary_id>", "1")
             .replace("<id:enrolment_id>", "1")
-            .replace("<string:code>", "TCXH"),
+            .replace("<program:code>", "TCXH"),
         )
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(("/v1/programs", "/v1/beneficiaries", "/v1/batches"))

@@ -12,7 +12,7 @@ from pathlib import Path
 from payments.ledger import merkle
 from payments.ledger.note import Checkpoint, Verifier, open_note
 
-from .test_service import Service, _admin, _serving
+from .serving import Service, admin_headers, serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,8 +49,8 @@ def _wait_for_checkpoint(service: Service, auditor: dict[str, str], size: int) -
 
 
 def test_entries_are_sealed_and_the_export_verifies_offline(tmp_path):
-    with _serving(tmp_path / "var") as service:
-        admin = _admin(service)
+    with serving(tmp_path / "var") as service:
+        admin = admin_headers(service)
         for code, kind in [("program:TCXH:budget", "asset"), ("equity:state-funding", "equity")]:
             _post(service, "/v1/ledger/accounts", {"code": code, "kind": kind}, admin)
         for month in ("2026-10", "2026-11"):

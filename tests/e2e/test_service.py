@@ -8,146 +8,21 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
 
-CHOPAY = Path(sys.executable).parent / "chopay"
-READY_WITHIN = 60.0
-STOP_WITHIN = 30.0
-MAX_BODY = 4096
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHOPAY_")}
-    env.update(
-        CHOPAY_DATA_DIR=str(data_dir),
-        CHOPAY_LOG_LEVEL="INFO",
-        CHOPAY_MAX_BODY_BYTES=str(MAX_BODY),
-        CHOPAY_WEB_THREADS="4",
-    )
-    return env
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> object:
-        return json.loads(self.body)
-
-
-@dataclass
-class Service:
-    proc: subprocess.Popen[bytes]
-    port: int
-    data_dir: Path
-    log: Path
-
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-        finally:
-            conn.close()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _init(data_dir: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [str(CHOPAY), "init"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
-def _wait_ready(service: Service) -> None:
-    deadline = time.monotonic() + READY_WITHIN
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if service.proc.poll() is not None:
-            pytest.fail(f"chopay serve exited with {service.proc.returncode}:\n{service.output()}")
-        try:
-            resp = service.request("GET", "/readyz")
-            if resp.status == 200:
-                return
-            last = f"{resp.status} {resp.body[:200]!r}"
-        except OSError as exc:
-            last = repr(exc)
-        time.sleep(0.1)
-    pytest.fail(f"/readyz did not answer 200 within {READY_WITHIN}s (last: {last}):\n{service.output()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM the server and wait; SIGKILL its process group if it does not stop in time."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=STOP_WITHIN)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        return None
-
-
-@contextmanager
-def _serving(data_dir: Path) -> Iterator[Service]:
-    """Initialise ``data_dir``, serve it on a free port until ready; always stop it afterwards."""
-    env = _environment(data_dir)
-    _init(data_dir, env)
-    port = _free_port()
-    log = data_dir.parent / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(CHOPAY), "serve", "--bind", f"127.0.0.1:{port}"],
-            env=env,
-            cwd=data_dir.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a stuck server can be killed whole
-        )
-    service = Service(proc, port, data_dir, log)
-    try:
-        _wait_ready(service)
-        yield service
-    finally:
-        _stop(proc)
+from .serving import MAX_BODY, Response, Service, admin_headers, serving, stop
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with _serving(tmp_path_factory.mktemp("e2e") / "var") as running:
+    with serving(tmp_path_factory.mktemp("e2e") / "var") as running:
         yield running
-
-
-def _admin(service: Service) -> dict[str, str]:
-    token = (service.data_dir / "admin-token").read_text().strip()
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_readyz_answers_200(service: Service):
@@ -158,7 +33,7 @@ def test_readyz_answers_200(service: Service):
 
 
 def test_the_admin_token_works_on_me(service: Service):
-    resp = service.request("GET", "/v1/users/me", headers=_admin(service))
+    resp = service.request("GET", "/v1/users/me", headers=admin_headers(service))
     assert resp.status == 200
     me = resp.json()
     assert isinstance(me, dict)
@@ -168,7 +43,7 @@ def test_the_admin_token_works_on_me(service: Service):
 
 def test_users_can_be_created_and_used(service: Service):
     body = json.dumps({"name": "Test E2E Auditor", "role": "auditor"}).encode()
-    headers = {**_admin(service), "Content-Type": "application/json", "Idempotency-Key": "e2e-1"}
+    headers = {**admin_headers(service), "Content-Type": "application/json", "Idempotency-Key": "e2e-1"}
     created = service.request("POST", "/v1/users", body, headers)
     assert created.status == 201
     replay = service.request("POST", "/v1/users", body, headers)
@@ -237,14 +112,14 @@ def _chunked_post(service: Service, path: str, body: bytes, headers: dict[str, s
 
 
 def test_oversized_bodies_are_413_with_or_without_a_length(service: Service):
-    headers = {**_admin(service), "Content-Type": "application/json"}
+    headers = {**admin_headers(service), "Content-Type": "application/json"}
     valid = json.dumps({"name": "Test Too Big", "role": "auditor"}).encode()
     big = valid + b" " * (MAX_BODY - len(valid)) + b"and then some more"
     assert service.request("POST", "/v1/users", big, headers).status == 413
     chunked = _chunked_post(service, "/v1/users", big, headers)
     assert chunked.status == 413, chunked.body
     assert chunked.headers["content-type"] == "application/problem+json"
-    listed = service.request("GET", "/v1/users?limit=500", headers=_admin(service)).json()
+    listed = service.request("GET", "/v1/users?limit=500", headers=admin_headers(service)).json()
     assert isinstance(listed, dict)
     assert "Test Too Big" not in [u["name"] for u in listed["items"]]
     small = _chunked_post(
@@ -254,8 +129,8 @@ def test_oversized_bodies_are_413_with_or_without_a_length(service: Service):
 
 
 def test_each_request_is_one_json_log_line_without_the_token(service: Service):
-    token = _admin(service)["Authorization"].removeprefix("Bearer ")
-    service.request("GET", "/v1/users/me", headers={**_admin(service), "X-Request-ID": "e2e-log-1"})
+    token = admin_headers(service)["Authorization"].removeprefix("Bearer ")
+    service.request("GET", "/v1/users/me", headers={**admin_headers(service), "X-Request-ID": "e2e-log-1"})
     deadline = time.monotonic() + 10
     line = None
     while line is None and time.monotonic() < deadline:
@@ -283,9 +158,9 @@ def test_metrics_are_prometheus_text(service: Service):
 
 
 def test_sigterm_shuts_down_gracefully(tmp_path: Path):
-    with _serving(tmp_path / "var") as service:
+    with serving(tmp_path / "var") as service:
         assert service.request("GET", "/readyz").status == 200
-        code = _stop(service.proc)  # SIGTERM, then wait up to STOP_WITHIN seconds
+        code = stop(service.proc)  # SIGTERM, then wait up to STOP_WITHIN seconds
         assert code == 0, service.output()
         output = service.output()
         assert "Shutting down" in output or "Handling signal: term" in output

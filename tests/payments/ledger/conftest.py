@@ -42,3 +42,39 @@ def write_lines(tmp_path: Path) -> Callable[[Sequence[str]], Path]:
         return path
 
     return write
+
+
+ENTRY = {
+    "memo": "Opening balance",
+    "postings": [
+        {"account": "bank:settlement", "amount": 5_000_000},
+        {"account": "equity:opening", "amount": -5_000_000},
+    ],
+}
+
+
+@pytest.fixture
+def admin(make_token):
+    """Return the Authorization header of a new admin."""
+    return {"Authorization": f"Bearer {make_token('admin')}"}
+
+
+@pytest.fixture
+def auditor(make_token):
+    """Return the Authorization header of a new auditor."""
+    return {"Authorization": f"Bearer {make_token('auditor')}"}
+
+
+@pytest.fixture
+def opened(client, admin):
+    """Open the accounts the API tests post against; return the client."""
+    for code, kind, neg in [
+        ("bank:settlement", "asset", True),
+        ("equity:opening", "equity", True),
+        ("program:TCXH:budget", "asset", False),
+    ]:
+        r = client.post(
+            "/v1/ledger/accounts", headers=admin, json={"code": code, "kind": kind, "allow_negative": neg}
+        )
+        assert r.status_code == 201, r.json
+    return client

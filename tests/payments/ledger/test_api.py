@@ -12,37 +12,7 @@ from payments.ledger import merkle
 from payments.ledger.note import Checkpoint, open_note
 from payments.ledger.verify import verify_export
 
-ENTRY = {
-    "memo": "Opening balance",
-    "postings": [
-        {"account": "bank:settlement", "amount": 5_000_000},
-        {"account": "equity:opening", "amount": -5_000_000},
-    ],
-}
-
-
-@pytest.fixture
-def admin(make_token):
-    return {"Authorization": f"Bearer {make_token('admin')}"}
-
-
-@pytest.fixture
-def auditor(make_token):
-    return {"Authorization": f"Bearer {make_token('auditor')}"}
-
-
-@pytest.fixture
-def opened(client, admin):
-    for code, kind, neg in [
-        ("bank:settlement", "asset", True),
-        ("equity:opening", "equity", True),
-        ("program:TCXH:budget", "asset", False),
-    ]:
-        r = client.post(
-            "/v1/ledger/accounts", headers=admin, json={"code": code, "kind": kind, "allow_negative": neg}
-        )
-        assert r.status_code == 201, r.json
-    return client
+from .conftest import ENTRY
 
 
 def post_and_seal(client, app, admin, n=3):
