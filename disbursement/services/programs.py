@@ -21,6 +21,7 @@ from chopay.db import MAX_ID, utcnow
 from disbursement import domain
 from disbursement.domain import Problem
 from disbursement.errors import (
+    BeneficiaryNotFound,
     EnrolmentNotFound,
     EnrolmentOverlap,
     FundingConflict,
@@ -31,6 +32,7 @@ from disbursement.errors import (
 from disbursement.models import Beneficiary, Enrolment, Funding, Program
 from payments.ledger import services as ledger
 from payments.ledger.domain import Posting, TransactionSpec
+from payments.ledger.models import Account
 from qr import banks
 
 PROGRAM_FIELDS = ("name", "legal_basis", "monthly_amount", "cap", "source_bin", "source_account", "status")
@@ -156,8 +158,6 @@ def budget_balance(session: Session, code: str) -> int:
 
 def budgets(session: Session, codes: list[str]) -> dict[str, int]:
     """Return the budget balances of several programs at once."""
-    from payments.ledger.models import Account
-
     accounts = {domain.budget_account(c): c for c in codes}
     rows = session.execute(sa.select(Account.code, Account.balance).where(Account.code.in_(list(accounts))))
     return {accounts[code]: balance for code, balance in rows}
@@ -278,8 +278,6 @@ def enrol(
     # ranges cannot both pass the check.
     person = session.get(Beneficiary, beneficiary_id, with_for_update=True)
     if person is None:
-        from disbursement.errors import BeneficiaryNotFound
-
         raise BeneficiaryNotFound(f"No beneficiary with id {beneficiary_id}.")
     clash = _overlapping(session, program.id, beneficiary_id, enrolled_from, enrolled_to)
     if clash is not None:

@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from disbursement import domain
@@ -75,6 +75,7 @@ def test_a_number_cell_always_lost_its_leading_zero_and_is_not_repaired():
     ]
 
 
+@settings(deadline=None)
 @given(
     province=st.sampled_from(sorted(domain.PROVINCES)),
     born=st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2099, 12, 31)),
@@ -87,6 +88,7 @@ def test_every_cccd_built_by_the_rules_is_valid(province: str, born: dt.date, ge
     assert domain.national_id_shape(value) == []
 
 
+@settings(deadline=None)
 @given(
     born=st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2099, 12, 31)),
     gender=st.sampled_from(["male", "female"]),
@@ -103,6 +105,7 @@ def test_changing_the_encoded_digits_is_always_caught(
     assert (problems == []) == (changed == value)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=20), st.dates(), st.sampled_from(["male", "female"]))
 def test_the_validator_never_crashes_and_codes_are_known(value: str, born: dt.date, gender: str):
     known = {
