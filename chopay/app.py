@@ -6,8 +6,11 @@ from typing import Any
 
 from flask import Flask
 
-from chopay import api, auth, db, errors, health, jobs, logs, metrics, users_api
+from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, users_api
 from chopay.config import Settings, from_env
+from disbursement import api as disbursement_api
+from disbursement import domain as disbursement_domain
+from disbursement import jobs as disbursement_jobs
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
@@ -40,11 +43,17 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)  # before api: authenticate before anything reads the request
     smorest = api.init_app(app)
     api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)
+    api.register_pattern(app, smorest, "program", disbursement_domain.PROGRAM_CODE.pattern)
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)
     smorest.register_blueprint(reconciliation_api.blp)
+    for blueprint in disbursement_api.BLUEPRINTS:
+        smorest.register_blueprint(blueprint)
 
     for sweep in [*ledger_jobs.sweeps(settings), *reconciliation_jobs.sweeps()]:
         jobs.register_sweep(app, sweep)
+    for sweep in disbursement_jobs.SWEEPS:
+        jobs.register_sweep(app, sweep)
+    jobs.register_sweep(app, keyrotation.SWEEP)
     return app

@@ -35,6 +35,8 @@ class Settings:
     checkpoint_interval: float = 1.0
     sweep_interval: float = 30.0
     inline_jobs: bool = True
+    approvals_required: int = 1
+    max_upload_bytes: int = 256 * MIB
     # The payout rail (payOS Payouts API); the defaults are `chopay fakebank serve`'s demo values.
     payout_url: str = "http://127.0.0.1:8100"
     payout_client_id: str = "fakebank-demo-client"
@@ -83,6 +85,8 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
         values["database_url"] = f"sqlite:///{(data_dir / 'chopay.db').resolve()}"
     if "inline_jobs" not in values:
         values["inline_jobs"] = not values.get("redis_url")
+    if values.get("approvals_required", 1) < 1:
+        raise ValueError("CHOPAY_APPROVALS_REQUIRED: at least one approver is needed")
     return Settings(**values)
 
 
@@ -129,6 +133,16 @@ SETTINGS: list[tuple[str, str, str]] = [
     ),
     ("CHOPAY_CHECKPOINT_INTERVAL", "1", "Seconds between ledger checkpoints while entries arrive."),
     ("CHOPAY_SWEEP_INTERVAL", "30", "Seconds between recovery sweeps that re-enqueue unfinished work."),
+    (
+        "CHOPAY_APPROVALS_REQUIRED",
+        "1",
+        "Distinct approvers (none of them the batch's creator) a payout batch needs.",
+    ),
+    (
+        "CHOPAY_MAX_UPLOAD_BYTES",
+        "268435456",
+        "Largest payout batch or beneficiary file accepted by upload (CHOPAY_MAX_BODY_BYTES elsewhere).",
+    ),
     (
         "CHOPAY_PAYOUT_URL",
         "http://127.0.0.1:8100",

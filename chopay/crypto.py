@@ -102,26 +102,33 @@ class DataKeys:
         return hmac.new(self.index_key, msg, hashlib.sha256).hexdigest()
 
 
-def mask(value: str, visible: int = 4) -> str:
-    """Show only the last ``visible`` characters of ``value``."""
-    if len(value) <= visible:
+def mask(value: str, visible: int = 4, lead: int = 0) -> str:
+    """Show only the first ``lead`` and the last ``visible`` characters of ``value``."""
+    if len(value) <= visible + lead:
         return "*" * len(value)
-    return "*" * (len(value) - visible) + value[-visible:]
+    return value[:lead] + "*" * (len(value) - visible - lead) + value[-visible:]
 
 
 def data_keys(app: Flask | None = None) -> DataKeys:
-    """Return the data keys of ``app`` (the current app by default), read once from its keys dir."""
+    """Return the data keys of ``app`` (the current app by default), read again when the file changes.
+
+    ``chopay keys rotate-data`` rewrites the file; running processes pick the new active key
+    up at their next use instead of encrypting under the old one until they restart.
+    """
     target = app if app is not None else current_app
-    found: DataKeys | None = target.extensions.get("chopay.data_keys")
-    if found is None:
-        path = target.config["CHOPAY"].keys_dir / DATA_KEYS_FILE
-        if not path.exists():
-            raise DataKeysMissing(
-                "The service has no data-encryption keys: an operator must run `chopay keys generate`."
-            )
-        found = DataKeys.load(path)
-        target.extensions["chopay.data_keys"] = found
-    return found
+    path = target.config["CHOPAY"].keys_dir / DATA_KEYS_FILE
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise DataKeysMissing(
+            "The service has no data-encryption keys: an operator must run `chopay keys generate`."
+        ) from None
+    # Reloaded when the file changes: a key rotation on another host reaches this process.
+    cached: tuple[int, DataKeys] | None = target.extensions.get("chopay.data_keys")
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, DataKeys.load(path))
+        target.extensions["chopay.data_keys"] = cached
+    return cached[1]
 
 
 @dataclass(frozen=True)

@@ -78,13 +78,16 @@ class IdempotencyRecord(Base):
 
 
 def request_fingerprint() -> str:
-    """Hash the parts of the request that must match for a replay: method, path, query, body.
+    """Hash what must match for a replay: method, path, query, media type and body.
 
+    The media type counts: the same bytes sent as JSON and as a multipart form are two requests.
     A multipart body has already been parsed (and its files spooled) when this runs, so its
     fields and the files' contents are hashed instead of the raw bytes.
     """
     h = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request.query_string):
+    # The media type without its parameters: a multipart boundary differs on every retry.
+    media = request.mimetype.encode("latin-1", "replace")
+    for part in (request.method.encode(), request.path.encode(), request.query_string, media):
         h.update(part)
         h.update(b"\0")
     if request.mimetype.startswith("multipart/"):

@@ -6,11 +6,12 @@ models adds its module here, as the application factory lists its blueprints.
 
 from __future__ import annotations
 
-from chopay import idempotency, users
+from chopay import idempotency, keyrotation, users
 from chopay.db import Base
+from disbursement import models as disbursement_models
 from payments.ledger import models as ledger_models
 from payments.reconciliation import models as reconciliation_models
 
-MODEL_MODULES = (users, idempotency, ledger_models, reconciliation_models)
+MODEL_MODULES = (users, idempotency, keyrotation, ledger_models, disbursement_models, reconciliation_models)
 
 metadata = Base.metadata

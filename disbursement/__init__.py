@@ -1,1 +1,1 @@
-"""Benefit programs, beneficiaries, payout batches and the jobs that execute them."""
+"""Benefit disbursement: programs, the beneficiary registry, and payout batches."""

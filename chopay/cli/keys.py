@@ -66,3 +66,48 @@ def rotate_ledger() -> None:
     settings = from_env()
     new = rotate(settings)
     click.echo(f"ledger signing key rotated; new verifier key: {new.vkey}")
+
+
+@keys.command("rotate-data")
+@click.option(
+    "--now", is_flag=True, help="Re-encrypt in this process and wait, instead of in the background."
+)
+def rotate_data(now: bool) -> None:
+    """Make a new data key active and re-encrypt every stored personal value under it.
+
+    The old keys stay in the key file, so every value stays readable while this runs. Without
+    --now the job runs in the background: on `chopay worker` (Redis) or inside `chopay serve`,
+    within CHOPAY_SWEEP_INTERVAL seconds. Copy the key file to every host first.
+    """
+    from chopay import create_app, jobs, keyrotation
+    from chopay.db import get_db
+
+    settings = from_env()
+    rotated = keyrotation.add_key(settings.keys_dir)
+    click.echo(f"data key {rotated.active} is now active ({len(rotated.keys) - 1} older key(s) kept to read)")
+    app = create_app(settings)
+    with app.app_context():
+        with get_db(app).unit_of_work() as s:
+            keyrotation.request(s, rotated.active)
+        if now:
+            done = keyrotation.run(get_db(app), rotated)
+            click.echo(f"re-encrypted {done.reencrypted} value(s); {done.unreadable} could not be opened")
+        elif settings.redis_url:
+            jobs.enqueue(keyrotation.JOB)
+            click.echo("re-encryption queued for `chopay worker`")
+        else:
+            click.echo("`chopay serve` re-encrypts in the background (or run this again with --now)")
+
+
+@keys.command("data-status")
+def data_status() -> None:
+    """Count the stored personal values per column and per data key."""
+    from chopay import create_app
+    from chopay.db import get_db
+    from chopay.keyrotation import key_counts
+
+    app = create_app(from_env())
+    with app.app_context(), get_db(app).read_session() as s:
+        for column, counts in key_counts(s).items():
+            shown = ", ".join(f"{kid}: {n}" for kid, n in sorted(counts.items())) or "empty"
+            click.echo(f"{column:40} {shown}")

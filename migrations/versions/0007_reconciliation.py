@@ -1,7 +1,7 @@
 """reconciliation: statements, reconciliations, report items, encrypted texts and decisions
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-01 23:05:52.844911
 
 Statements are imported once (unique fingerprint). Report items are keyed by (reconciliation,
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

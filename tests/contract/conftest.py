@@ -1,4 +1,4 @@
-"""The fuzzed app has its keys, as a deployed one does after ``chopay init``."""
+"""The fuzzed app holds its keys, as one set up by `chopay init` does."""
 
 from __future__ import annotations
 
@@ -10,5 +10,6 @@ from chopay.config import Settings
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
+    """Give the app its ledger signing key and data keys (personal data is encrypted with them)."""
     ensure_keys(settings)
     return settings
