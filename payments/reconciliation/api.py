@@ -186,7 +186,7 @@ def get_reconciliation(reconciliation_id: int) -> dict[str, Any]:
 @blp.route("/<id:reconciliation_id>/items")
 @auth.roles(*READERS)
 @blp.arguments(schemas.ItemArgs, location="query")
-@blp.response(200, schemas.ItemPage)
+@blp.response(200, schemas.ReconciliationItemPage)
 def items(args: dict[str, Any], reconciliation_id: int) -> dict[str, Any]:
     """List a report's items in order, optionally of one category."""
     rec = services.get(db.session(), reconciliation_id)
@@ -265,7 +265,7 @@ def _decide(action: str, note: str | None, reconciliation_id: int, position: int
 @auth.roles(*READERS)
 @idempotent
 @blp.arguments(schemas.NoteIn, required=False)
-@blp.response(200, schemas.ItemOut)
+@blp.response(200, schemas.ReconciliationItemOut)
 @blp.doc(parameters=[OPENAPI_PARAMETER])
 def confirm(data: dict[str, Any], reconciliation_id: int, position: int) -> dict[str, Any]:
     """Confirm a suggested match."""
@@ -276,7 +276,7 @@ def confirm(data: dict[str, Any], reconciliation_id: int, position: int) -> dict
 @auth.roles(*READERS)
 @idempotent
 @blp.arguments(schemas.NoteIn, required=False)
-@blp.response(200, schemas.ItemOut)
+@blp.response(200, schemas.ReconciliationItemOut)
 @blp.doc(parameters=[OPENAPI_PARAMETER])
 def reject(data: dict[str, Any], reconciliation_id: int, position: int) -> dict[str, Any]:
     """Reject a suggested match: the line and the ledger item stay unexplained."""

@@ -154,7 +154,7 @@ class DecisionOut(ma.Schema):
     created_at = ma.fields.DateTime()
 
 
-class ItemOut(ma.Schema):
+class ReconciliationItemOut(ma.Schema):
     position = ma.fields.Integer()
     category = ma.fields.String()
     rule = ma.fields.String(allow_none=True)
@@ -169,8 +169,8 @@ class ItemOut(ma.Schema):
     decision = ma.fields.Nested(DecisionOut, allow_none=True)
 
 
-class ItemPage(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(ItemOut))
+class ReconciliationItemPage(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ReconciliationItemOut))
     next_cursor = ma.fields.String(allow_none=True)
 
 
@@ -185,7 +185,7 @@ class ReverseIn(ma.Schema):
 
 
 class ReverseOut(ma.Schema):
-    item = ma.fields.Nested(ItemOut)
+    item = ma.fields.Nested(ReconciliationItemOut)
     reversal = ma.fields.Nested(TransactionOut)
 
 
