@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Flask
 
-from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, users_api
+from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, users_api, web
 from chopay.config import Settings, from_env
+from chopay.web import views as web_views
 from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
@@ -56,4 +57,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     for sweep in disbursement_jobs.SWEEPS:
         jobs.register_sweep(app, sweep)
     jobs.register_sweep(app, keyrotation.SWEEP)
+
+    web.init_app(app)
+    web.register_pages(app, web_views.bp)
     return app

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from chopay import idempotency, keyrotation, users
 from chopay.db import Base
+from chopay.web import sessions as web_sessions
 from disbursement import models as disbursement_models
 from payments.ledger import models as ledger_models
 from payments.reconciliation import models as reconciliation_models
 
-MODEL_MODULES = (users, idempotency, keyrotation, ledger_models, disbursement_models, reconciliation_models)
+MODEL_MODULES = (
+    users,
+    idempotency,
+    keyrotation,
+    ledger_models,
+    disbursement_models,
+    reconciliation_models,
+    web_sessions,
+)
 
 metadata = Base.metadata
