@@ -15,8 +15,10 @@ from disbursement import jobs as disbursement_jobs
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
+from payments.ledger import web as ledger_web
 from payments.reconciliation import api as reconciliation_api
 from payments.reconciliation import jobs as reconciliation_jobs
+from payments.reconciliation import web as reconciliation_web
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -60,4 +62,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     web.init_app(app)
     web.register_pages(app, web_views.bp)
+    web.register_pages(app, ledger_web.bp, ledger_web.NAV)
+    web.register_pages(app, reconciliation_web.bp)
     return app
