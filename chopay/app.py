@@ -12,6 +12,7 @@ from chopay.web import views as web_views
 from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
+from disbursement import web as disbursement_web
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
@@ -64,4 +65,5 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     web.register_pages(app, web_views.bp)
     web.register_pages(app, ledger_web.bp, ledger_web.NAV)
     web.register_pages(app, reconciliation_web.bp)
+    web.register_pages(app, disbursement_web.bp, disbursement_web.NAV)
     return app

@@ -68,6 +68,11 @@ function chopayPoll() {
           }
         });
         section.dispatchEvent(new CustomEvent("chopay:polled", { detail: data }));
+        // A new status brings other parts of the page (the report, the approval): show them.
+        if (section.dataset.status && data.status && data.status !== section.dataset.status) {
+          window.location.reload();
+          return;
+        }
         if (data.final) return;
       } catch (error) {
         // the next tick tries again
