@@ -42,6 +42,7 @@ class Settings:
     payout_client_id: str = "fakebank-demo-client"
     payout_api_key: str = "fakebank-demo-api-key"
     payout_checksum_key: str = "fakebank-demo-checksum-key"
+    web_secure_cookies: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -154,5 +155,11 @@ SETTINGS: list[tuple[str, str, str]] = [
         "CHOPAY_PAYOUT_CHECKSUM_KEY",
         "fakebank-demo-checksum-key",
         "payOS payout channel checksum key: signs requests, verifies answers.",
+    ),
+    (
+        "CHOPAY_WEB_SECURE_COOKIES",
+        "false",
+        "Mark the pages' session cookie Secure on every answer (behind a proxy that ends TLS); "
+        "it is Secure over https anyway.",
     ),
 ]

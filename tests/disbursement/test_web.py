@@ -25,8 +25,7 @@ PERIOD = "2026-11"
 STATUS = {6: "suspended", 7: "deceased"}  # and number 8 is not enrolled: three bad rows
 
 
-@pytest.fixture
-def people(app: Flask, program: dict[str, Any]) -> list[dict[str, Any]]:
+def enrol_people(app: Flask) -> list[dict[str, Any]]:
     """Register fake people 1-8 and enrol 1-7 in TCXH; 6 is suspended and 7 deceased."""
     with app.app_context(), get_db(app).unit_of_work() as s:
         tcxh = programs.get_program(s, "TCXH")
@@ -39,7 +38,13 @@ def people(app: Flask, program: dict[str, Any]) -> list[dict[str, Any]]:
     return [person(i) for i in range(1, 9)]
 
 
-def _rows(people: list[dict[str, Any]]) -> list[list[Any]]:
+@pytest.fixture
+def people(app: Flask, program: dict[str, Any]) -> list[dict[str, Any]]:
+    return enrol_people(app)
+
+
+def batch_rows(people: list[dict[str, Any]]) -> list[list[Any]]:
+    """Return the batch file's rows: one of 500,000 dong per person."""
     return [[p["national_id"], p["full_name"], 500_000, "", ""] for p in people]
 
 
@@ -83,7 +88,7 @@ def _error_rows(page: str) -> list[tuple[str, str]]:
 def test_upload_report_and_approval_excluding_the_bad_rows(
     app, people, officer_client, approver_client, run_jobs
 ):
-    resp = _upload(officer_client, csv_file(HEADER, _rows(people)))
+    resp = _upload(officer_client, csv_file(HEADER, batch_rows(people)))
     assert resp.status_code == 303, _text(resp)
     (batch,) = _batches(app)
     assert resp.headers["Location"] == f"/batches/{batch.id}"
@@ -133,13 +138,13 @@ def _approvals(app: Flask) -> list[tuple[bool, int]]:
 
 
 def test_declared_totals_that_are_not_numbers_are_refused_on_the_form(app, people, officer_client):
-    resp = _upload(officer_client, csv_file(HEADER, _rows(people)), declared_total="nhiều")
+    resp = _upload(officer_client, csv_file(HEADER, batch_rows(people)), declared_total="nhiều")
     assert resp.status_code == 422
     assert _batches(app) == []
 
 
 def test_a_bad_period_is_refused_with_the_api_rule(app, people, officer_client):
-    resp = _upload(officer_client, csv_file(HEADER, _rows(people)), period="11/2026")
+    resp = _upload(officer_client, csv_file(HEADER, batch_rows(people)), period="11/2026")
     assert resp.status_code == 422
     period = _text(resp).split('name="period"')[1].split("</p>")[0]
     assert '<span class="error">' in period
@@ -155,7 +160,7 @@ def test_a_file_that_is_not_a_table_is_refused_at_once(app, people, officer_clie
 
 def test_an_upload_without_its_csrf_token_is_refused(app, people, officer_client):
     form = {"program": "TCXH", "period": PERIOD, "declared_count": "8", "declared_total": "4000000"}
-    form["file"] = (io.BytesIO(csv_file(HEADER, _rows(people))), "x.csv")
+    form["file"] = (io.BytesIO(csv_file(HEADER, batch_rows(people))), "x.csv")
     resp = officer_client.post("/batches", data=form, content_type="multipart/form-data")
     assert resp.status_code == 400
     assert _batches(app) == []
@@ -172,7 +177,7 @@ def test_only_officers_and_admins_see_the_upload_form(app, make_token, people):
 
 
 def test_the_creator_cannot_approve_from_the_page(app, people, officer_client, run_jobs, make_token):
-    _upload(officer_client, csv_file(HEADER, _rows(people)))
+    _upload(officer_client, csv_file(HEADER, batch_rows(people)))
     run_jobs()
     (batch,) = _batches(app)
     # The creator is an officer; an approver who did not create it sees the button.
