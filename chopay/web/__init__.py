@@ -24,8 +24,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import Babel, LazyString
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -37,6 +50,13 @@ from chopay.web.cookie import SessionCookie, is_page_path
 F = TypeVar("F", bound=Callable[..., Any])
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+ROLE_LABELS = {
+    "admin": _l("administrator"),
+    "officer": _l("welfare officer"),
+    "approver": _l("approver"),
+    "auditor": _l("auditor"),
+    "merchant": _l("vendor"),
+}
 DEFAULT_LANGUAGE = "vi"
 PAGE_ROLES_ATTRIBUTE = "_chopay_page_roles"
 
@@ -53,8 +73,19 @@ class NavEntry:
 
 
 def is_page_request() -> bool:
-    """Tell whether the current request is for a page rather than the API or an operations probe."""
-    return is_page_path(request.path)
+    """Tell whether the current request is for a page rather than the API or an operations probe.
+
+    A page's route is one of the page blueprints'; a path no route serves is a page for a browser
+    (which asks for HTML first) and a problem document for everyone else.
+    """
+    if not is_page_path(request.path):
+        return False
+    if request.blueprint is not None and request.blueprint in current_app.extensions["chopay.web.pages"]:
+        return True
+    if request.endpoint == "static":
+        return True
+    best = request.accept_mimetypes.best_match([errors.PROBLEM_JSON, "application/json", "text/html"])
+    return best == "text/html"
 
 
 def current_user() -> User | None:
@@ -94,6 +125,7 @@ def requires(*allowed: str) -> Callable[[F], F]:
 def register_pages(app: Flask, blueprint: Blueprint, nav: Sequence[NavEntry] = ()) -> None:
     """Register a feature's page blueprint and the navigation entries it adds."""
     app.register_blueprint(blueprint)
+    app.extensions["chopay.web.pages"].add(blueprint.name)
     app.extensions["chopay.web.nav"].extend(nav)
 
 
@@ -101,8 +133,6 @@ def navigation(user: User | None) -> list[NavEntry]:
     """Return the navigation entries ``user`` may open, in registration order."""
     if user is None:
         return []
-    from flask import current_app
-
     entries: Iterable[NavEntry] = current_app.extensions["chopay.web.nav"]
     return [e for e in entries if user.role in e.roles]
 
@@ -168,7 +198,7 @@ def _csrf_refused(error: CSRFError) -> Response:
 
 
 def _check_csrf() -> None:
-    if request.method == "POST" and is_page_request():
+    if request.method == "POST" and request.blueprint in current_app.extensions["chopay.web.pages"]:
         csrf.protect()
 
 
@@ -186,10 +216,11 @@ def init_app(app: Flask) -> None:
         BABEL_DEFAULT_TIMEZONE=formats.TIME_ZONE,
     )
     app.extensions["chopay.web.nav"] = []
+    app.extensions["chopay.web.pages"] = set()
     csrf.init_app(app)
     Babel(app, locale_selector=_locale)
     app.jinja_env.filters.update(vnd=formats.vnd, vntime=formats.vntime, number=formats.number)
-    app.jinja_env.globals.update(csp_nonce=csp_nonce, LANGUAGES=LANGUAGES)
+    app.jinja_env.globals.update(csp_nonce=csp_nonce, LANGUAGES=LANGUAGES, ROLE_LABELS=ROLE_LABELS)
     app.before_request(_check_csrf)
     app.after_request(_security_headers)
 

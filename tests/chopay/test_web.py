@@ -49,6 +49,13 @@ def test_the_cookie_is_secure_over_https(client, make_token):
     assert "Secure" in resp.headers["Set-Cookie"]
 
 
+def test_the_cookie_can_be_secure_always_behind_a_tls_proxy(make_app, make_token):
+    client = make_app(web_secure_cookies=True).test_client()
+    resp = client.post("/login", data={"token": make_token("auditor"), "csrf_token": csrf_token(client)})
+    assert resp.status_code == 303
+    assert "Secure" in resp.headers["Set-Cookie"]
+
+
 @pytest.mark.parametrize(
     ("token", "message"),
     [
@@ -156,11 +163,13 @@ def test_pages_carry_security_headers(client):
 
 
 def test_unknown_pages_get_the_404_page_and_the_api_keeps_problem_json(client):
-    page = client.get("/no/such/page")
+    page = client.get("/no/such/page", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.status_code == 404
     assert page.mimetype == "text/html"
     assert "Không tìm thấy trang" in page.get_data(as_text=True)
     assert_problem(client.get("/v1/no-such-thing"), 404, "not_found")
+    assert_problem(client.get("/no/such/page"), 404, "not_found")  # not asking for HTML
+    assert_problem(client.get("/v1/no-such-thing", headers={"Accept": "text/html"}), 404, "not_found")
 
 
 def test_the_api_sets_no_cookie(client, admin_headers):
