@@ -38,6 +38,8 @@ def local_target(target: str | None, default: str) -> str:
     """Return ``target`` if it is a path on this site, else ``default`` (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
+    if any(c.isspace() or not c.isprintable() for c in target):
+        return default  # nothing that could split a Location header or hide a host
     parts = urlsplit(target)
     return default if parts.scheme or parts.netloc else target
 

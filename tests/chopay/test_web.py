@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask, url_for
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chopay.db import get_db
 from chopay.users import revoke_user
@@ -211,3 +214,22 @@ def test_navigation_shows_what_the_role_may_open(app: Flask, make_token: Callabl
         nav = page.split('<nav aria-label="')[1].split("</nav>")[0]
         links = set(re.findall(r'href="([^"]+)"', nav))
         assert links == {urls[e.endpoint] for e in entries if role in e.roles}, role
+
+
+@given(st.text(max_size=40))
+def test_a_sign_in_target_is_always_a_path_on_this_site(target):
+    chosen = local_target(target, "/")
+    assert chosen == "/" or chosen == target
+    parts = urlsplit(chosen)
+    assert chosen.startswith("/")
+    assert not chosen.startswith("//")
+    assert not parts.scheme
+    assert not parts.netloc
+    assert all(c.isprintable() and not c.isspace() for c in chosen)
+
+
+def test_a_target_with_a_line_break_is_not_followed(client, make_token):
+    form = {"token": make_token("auditor"), "csrf_token": csrf_token(client), "next": "/x\r\nSet-Cookie: a"}
+    signed = client.post("/login", data=form)
+    assert signed.status_code == 303
+    assert signed.headers["Location"] == "/"
