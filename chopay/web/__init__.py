@@ -209,7 +209,6 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_NAME="chopay_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=app.config["CHOPAY"].web_secure_cookies,
         WTF_CSRF_CHECK_DEFAULT=False,  # checked on pages only: the API authenticates by bearer token
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as its session, which ends on its own
         BABEL_DEFAULT_LOCALE=DEFAULT_LANGUAGE,

@@ -3,8 +3,8 @@
 What the cookie carries is the server-side session's id (:mod:`chopay.web.sessions`), the
 form's CSRF secret and the chosen language: nothing that identifies a person or grants access
 by itself once the server has ended the session. It is HttpOnly and SameSite=Strict, and Secure
-whenever the page was served over https (``request.is_secure``), or always with
-``CHOPAY_WEB_SECURE_COOKIES=true`` (behind a proxy that ends TLS, where the app sees http).
+whenever the page was served over https (``request.is_secure``; behind a proxy that ends TLS,
+``CHOPAY_PROXY_HOPS`` makes the forwarded scheme count).
 
 The signing key is ``$CHOPAY_KEYS_DIR/web-session.key``, created on the first page request if
 missing; hosts behind one load balancer share the keys directory, as they do the data keys.

@@ -52,10 +52,17 @@ def test_the_cookie_is_secure_over_https(client, make_token):
     assert "Secure" in resp.headers["Set-Cookie"]
 
 
-def test_the_cookie_can_be_secure_always_behind_a_tls_proxy(make_app, make_token):
-    client = make_app(web_secure_cookies=True).test_client()
-    resp = client.post("/login", data={"token": make_token("auditor"), "csrf_token": csrf_token(client)})
-    assert resp.status_code == 303
+def test_the_cookie_is_secure_behind_a_proxy_that_ends_tls(make_app, make_token):
+    client = make_app(proxy_hops=1).test_client()
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    page = client.get("/login", headers=forwarded).get_data(as_text=True)
+    csrf = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    resp = client.post(
+        "/login",
+        data={"token": make_token("auditor"), "csrf_token": csrf},
+        headers={**forwarded, "Referer": "https://localhost/login"},
+    )
+    assert resp.status_code == 303, resp.get_data(as_text=True)
     assert "Secure" in resp.headers["Set-Cookie"]
 
 
