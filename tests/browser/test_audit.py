@@ -67,3 +67,34 @@ def test_reconciliation_list_page_is_accessible(live, new_page):
     page.get_by_role("navigation", name="Điều hướng chính").get_by_role("link", name="Đối soát").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Đối soát")
     check_page(page, "reconciliations")
+
+
+def test_a_report_page_shows_its_items_and_takes_a_decision(live, new_page):
+    from tests.payments.reconciliation.conftest import Book, upload
+    from tests.payments.reconciliation.planted import post_ledger, statement
+
+    post_ledger(Book(live.app))
+    data, fields = statement("csv")
+    token = live.token("auditor", name="Trần Thị Thử")
+    answer = upload(live.app.test_client(), {"Authorization": f"Bearer {token}"}, data, **fields)
+    assert answer.status_code == 202, answer.get_json()
+    page = new_page()
+    sign_in(page, token)
+    page.goto(f"/audit/reconciliations/{answer.get_json()['id']}")
+    for _ in range(100):  # the reconciliation job runs on the server's worker thread
+        if page.locator("#rec-status").text_content() == "done":
+            break
+        page.wait_for_timeout(100)
+        page.reload()
+    expect(page.locator("#rec-status")).to_have_text("done")
+    expect(page.locator("#categories")).to_contain_text("suggested")
+    check_page(page, "reconciliation-report")
+
+    row = page.locator("#items tbody tr", has_text="FB0008")
+    row.get_by_label("Ghi chú (không bắt buộc)").fill("Đúng đơn hàng CP7K2M9QXA")
+    row.get_by_role("button", name="Xác nhận").click()
+    expect(page.locator(".flash.ok")).to_contain_text("đã ghi nhận quyết định")
+    decided = page.locator("#items tbody tr", has_text="FB0008")
+    expect(decided).to_contain_text("confirmed: Đúng đơn hàng CP7K2M9QXA")
+    page.get_by_label("Lọc các mục hiển thị").fill("FB0006")
+    expect(page.locator("#items tbody tr:not([hidden])")).to_have_count(1)
