@@ -16,6 +16,7 @@ import marshmallow as ma
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -44,6 +45,7 @@ from disbursement.services import batches, programs, reports
 bp = Blueprint("disbursement_web", __name__, template_folder="templates")
 NAV = [web.NavEntry("disbursement_web.batch_list", _l("Payout batches"), READERS)]
 ERRORS_SHOWN = 2000
+BATCHES_SHOWN = 50
 STATUS_LABELS = {
     "validating": _l("validating"),
     "invalid": _l("invalid"),
@@ -94,7 +96,12 @@ def _list(form: UploadForm, status: int = 200, problem: str | None = None) -> Re
     s = db.session()
     active = programs.list_programs(s, status=domain.ProgramStatus.ACTIVE, limit=500)
     form.program.choices = [(p.code, f"{p.code} · {p.name}") for p in active]
-    found = batches.search(s, limit=100)
+    before = request.args.get("before", "")
+    if before and not (before.isascii() and before.isdigit() and len(before) <= 18):
+        abort(404)
+    found = batches.search(s, after=int(before) if before else None, limit=BATCHES_SHOWN + 1)
+    older = found[BATCHES_SHOWN - 1].id if len(found) > BATCHES_SHOWN else None
+    found = found[:BATCHES_SHOWN]
     codes = reports.program_codes(s, {b.program_id for b in found})
     user = web.current_user()
     may_upload = user is not None and user.role in WRITERS
@@ -107,6 +114,7 @@ def _list(form: UploadForm, status: int = 200, problem: str | None = None) -> Re
             may_upload=may_upload,
             problem=problem,
             labels=STATUS_LABELS,
+            older=older,
         ),
         status,
     )

@@ -190,3 +190,20 @@ def test_unknown_batches_get_the_404_page(officer_client):
     resp = officer_client.get("/batches/987654")
     assert resp.status_code == 404
     assert resp.mimetype == "text/html"
+
+
+def test_the_batch_list_pages_back_in_time(app, people, officer_client, monkeypatch):
+    from disbursement import web as disbursement_web
+
+    monkeypatch.setattr(disbursement_web, "BATCHES_SHOWN", 2)
+    for period in ("2026-08", "2026-09", "2026-10"):
+        assert _upload(officer_client, csv_file(HEADER, batch_rows(people)), period=period).status_code == 303
+    first = _text(officer_client.get("/batches"))
+    ids = [b.id for b in _batches(app)]
+    assert re.findall(r'href="/batches/(\d+)"', first) == [str(ids[2]), str(ids[1])]
+    older = re.search(r'href="(/batches\?before=\d+)"', first)
+    assert older is not None
+    second = _text(officer_client.get(older.group(1)))
+    assert re.findall(r'href="/batches/(\d+)"', second) == [str(ids[0])]
+    assert "Các đợt cũ hơn" not in second
+    assert officer_client.get("/batches?before=x1").status_code == 404
