@@ -1,6 +1,6 @@
 """Pages in a real browser: Debian's Chromium, headless, driven by Playwright, checked by axe-core.
 
-One chopay app serves the whole run on a free port (werkzeug's threaded server, a SQLite file,
+One chopay app serves these tests on a free port (werkzeug's threaded server, a SQLite file,
 the in-process job runner started as ``chopay serve`` starts it); each test makes its own users
 and data. Every page a test opens is checked by axe-core (no serious or critical violation) and
 photographed at 360 px and 1280 px wide into ``test-artifacts/``.
@@ -69,9 +69,9 @@ class Live:
             return authenticate(s, token).id
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """Serve one chopay app on a free port for the whole run."""
+    """Serve one chopay app on a free port while this package's tests run."""
     data_dir = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{data_dir / 'chopay.db'}"
     migrate.upgrade(url)
@@ -91,9 +91,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     get_db(app).engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Launch Debian's Chromium once for the run."""
+    """Launch Debian's Chromium once for this package's tests (closed before other tests run)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
