@@ -240,3 +240,11 @@ def test_a_target_with_a_line_break_is_not_followed(client, make_token):
     signed = client.post("/login", data=form)
     assert signed.status_code == 303
     assert signed.headers["Location"] == "/"
+
+
+def test_a_form_too_large_gets_the_error_page(make_app):
+    client = make_app(max_body_bytes=1000).test_client()
+    resp = client.post("/login", data={"token": "x" * 5000})
+    assert resp.status_code == 413
+    assert resp.mimetype == "text/html"
+    assert "Quá lớn" in resp.get_data(as_text=True)
