@@ -83,11 +83,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     thread = threading.Thread(target=server.serve_forever, name="chopay-browser-tests", daemon=True)
     thread.start()
     runner = jobs.runner(app)
+    assert isinstance(runner, jobs.InlineRunner)
     runner.start()
     yield Live(app, f"http://127.0.0.1:{server.server_port}")
     server.shutdown()
     thread.join(10)
     runner.stop()
+    runner.join(10)
     get_db(app).engine.dispose()
 
 
