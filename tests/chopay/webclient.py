@@ -24,7 +24,3 @@ def sign_in(client: FlaskClient, token: str) -> FlaskClient:
     assert resp.status_code == 303, resp.get_data(as_text=True)
     return client
 
-
-def post_form(client: FlaskClient, page: str, action: str, **fields: object) -> object:
-    """Post a form found on ``page`` to ``action`` with its CSRF token and ``fields``."""
-    return client.post(action, data={"csrf_token": csrf_token(client, page), **fields})
