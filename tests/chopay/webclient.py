@@ -23,4 +23,3 @@ def sign_in(client: FlaskClient, token: str) -> FlaskClient:
     resp = client.post("/login", data={"token": token, "csrf_token": csrf_token(client)})
     assert resp.status_code == 303, resp.get_data(as_text=True)
     return client
-
