@@ -11,6 +11,7 @@ from chopay.config import Settings, from_env
 from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
+from merchants import jobs as merchant_jobs
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
@@ -56,4 +57,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     for sweep in disbursement_jobs.SWEEPS:
         jobs.register_sweep(app, sweep)
     jobs.register_sweep(app, keyrotation.SWEEP)
+    for sweep in merchant_jobs.SWEEPS:
+        jobs.register_sweep(app, sweep)
     return app

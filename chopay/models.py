@@ -9,9 +9,18 @@ from __future__ import annotations
 from chopay import idempotency, keyrotation, users
 from chopay.db import Base
 from disbursement import models as disbursement_models
+from merchants import models as merchant_models
 from payments.ledger import models as ledger_models
 from payments.reconciliation import models as reconciliation_models
 
-MODEL_MODULES = (users, idempotency, keyrotation, ledger_models, disbursement_models, reconciliation_models)
+MODEL_MODULES = (
+    users,
+    idempotency,
+    keyrotation,
+    ledger_models,
+    disbursement_models,
+    reconciliation_models,
+    merchant_models,
+)
 
 metadata = Base.metadata
