@@ -11,6 +11,8 @@ from chopay.config import Settings, from_env
 from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
+from merchants import api as merchants_api
+from merchants import domain as merchants_domain
 from merchants import jobs as merchant_jobs
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
@@ -45,11 +47,15 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     smorest = api.init_app(app)
     api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)
     api.register_pattern(app, smorest, "program", disbursement_domain.PROGRAM_CODE.pattern)
+    api.register_pattern(app, smorest, "merchant", merchants_domain.PUBLIC_ID_RE.pattern)
+    api.register_pattern(app, smorest, "intent", merchants_domain.INTENT_ID_RE.pattern)
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)
     smorest.register_blueprint(reconciliation_api.blp)
     for blueprint in disbursement_api.BLUEPRINTS:
+        smorest.register_blueprint(blueprint)
+    for blueprint in merchants_api.BLUEPRINTS:
         smorest.register_blueprint(blueprint)
 
     for sweep in [*ledger_jobs.sweeps(settings), *reconciliation_jobs.sweeps()]:
