@@ -16,7 +16,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from chopay import auth, db
+from chopay.api import ProblemSchema
 from chopay.crypto import data_keys
+from chopay.errors import PROBLEM_JSON
 from chopay.idempotency import OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, page
 from merchants import schemas
@@ -49,7 +51,6 @@ QR_RESPONSES = {
         },
     },
     "304": {"description": "Not modified: the request's If-None-Match holds the current ETag"},
-    "410": {"$ref": "#/components/responses/GONE"},
 }
 CACHE_CONTROL = "private, no-cache"
 """Clients keep the image but ask again each time (answered 304): a suspension is seen at once."""
@@ -184,6 +185,9 @@ def _qr_response(payload: str, args: dict[str, Any], filename: str) -> Response:
 @auth.roles(*READERS)
 @blp.arguments(schemas.QRArgs, location="query")
 @blp.doc(responses=QR_RESPONSES)
+@blp.alt_response(
+    410, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The vendor is suspended or closed"
+)
 def static_qr(args: dict[str, Any], merchant_id: str) -> Response:
     """Get a vendor's static VietQR for its stall sticker, as PNG, SVG or the payload text."""
     merchant = _visible(merchant_id)
@@ -267,6 +271,9 @@ def cancel_intent(merchant_id: str, intent_id: str) -> dict[str, Any]:
 @auth.roles(*SELLERS)
 @blp.arguments(schemas.QRArgs, location="query")
 @blp.doc(responses=QR_RESPONSES)
+@blp.alt_response(
+    410, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The intent is no longer open"
+)
 def intent_qr(args: dict[str, Any], merchant_id: str, intent_id: str) -> Response:
     """Get a payment intent's dynamic QR; 410 once it is no longer open."""
     merchant = _visible(merchant_id)
