@@ -4,7 +4,8 @@ Roles: officers and admins register and edit merchants and import files; they, a
 merchant users read. A merchant user sees only its own merchant: any other merchant's id is
 answered 404 exactly like an id that does not exist. Payment intents are created, read and
 cancelled by officers, admins and the merchant's own users. ``POST /v1/qr/verify`` is public
-and shows only a merchant's public details (no holder name, no phone, no account).
+and shows only a merchant's public details (no holder name, no phone, no account); it is
+limited to ``CHOPAY_PUBLIC_RATE_LIMIT`` requests per client address (``chopay.ratelimit``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from chopay import auth, db
+from chopay import auth, db, ratelimit
 from chopay.api import ProblemSchema
 from chopay.crypto import data_keys
 from chopay.errors import PROBLEM_JSON
@@ -289,8 +290,15 @@ def intent_qr(args: dict[str, Any], merchant_id: str, intent_id: str) -> Respons
 
 
 @verify_blp.route("/verify", methods=["POST"])
+@ratelimit.public
 @verify_blp.arguments(schemas.VerifyIn)
 @verify_blp.response(200, schemas.VerifyOut)
+@verify_blp.alt_response(
+    429,
+    schema=ProblemSchema,
+    content_type=PROBLEM_JSON,
+    description="Over CHOPAY_PUBLIC_RATE_LIMIT per client",
+)
 @verify_blp.doc(security=[])
 def verify(data: dict[str, Any]) -> codes.Verdict:
     """Tell whether a scanned VietQR is a registered vendor's genuine code, and if not, why."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -138,3 +139,19 @@ def test_truncated_structure(client: FlaskClient) -> None:
     assert reason["code"] == "qr_broken"
     assert reason["error_code"]
     assert isinstance(reason["offset"], int)
+
+
+def test_verify_is_rate_limited_per_client_address(make_app: Callable[..., Flask]) -> None:
+    client = make_app(public_rate_limit="2/minute").test_client()
+    first = {"REMOTE_ADDR": "192.0.2.10"}
+    answers = [
+        client.post("/v1/qr/verify", json={"payload": "000201"}, environ_base=first).status_code
+        for _ in range(3)
+    ]
+    assert answers == [200, 200, 429]
+    refused = client.post("/v1/qr/verify", json={"payload": "000201"}, environ_base=first)
+    assert refused.get_json()["code"] == "too_many_requests"
+    other = client.post(
+        "/v1/qr/verify", json={"payload": "000201"}, environ_base={"REMOTE_ADDR": "192.0.2.11"}
+    )
+    assert other.status_code == 200
