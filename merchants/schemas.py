@@ -72,6 +72,9 @@ class MerchantIn(MerchantPatch):
 
 class MerchantOut(ma.Schema):
     id = ma.fields.String(metadata={"description": "Public id, m_ and ten characters"})
+    number = ma.fields.Integer(
+        metadata={"description": "Internal number, to bind merchant users (chopay users create --merchant N)"}
+    )
     display_name = ma.fields.String()
     qr_name = ma.fields.String()
     market_code = ma.fields.String()

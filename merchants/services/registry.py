@@ -65,7 +65,7 @@ def invalid(problems: list[Problem]) -> InvalidInput:
     for p in problems:
         errors.setdefault(p.column or "_schema", []).append(p.message)
     return InvalidInput(
-        "Invalid input. " + "; ".join(f"{p.column}: {p.message}" for p in problems),
+        "Invalid input. " + "; ".join(f"{p.column}: {p.message.rstrip('.')}" for p in problems) + ".",
         code=problems[0].code if len(problems) == 1 else "fields_invalid",
         errors=errors,
         problems=[{"field": p.column, "code": p.code, "message": p.message} for p in problems],
@@ -386,6 +386,7 @@ def view(keys: DataKeys, merchant: Merchant) -> dict[str, Any]:
     phone = keys.decrypt(merchant.phone, PHONE.context) if merchant.phone else None
     return {
         "id": merchant.public_id,
+        "number": merchant.id,
         **{name: getattr(merchant, name) for name in FIELDS if name != "phone"},
         "phone": mask(phone, 3) if phone else None,
         "status": merchant.status,
