@@ -159,9 +159,11 @@ def change_status(data: dict[str, Any], merchant_id: str) -> dict[str, Any]:
 @blp.response(200, schemas.StatusChangePage)
 def status_history(args: dict[str, Any], merchant_id: str) -> dict[str, Any]:
     """List a vendor's status changes, oldest first: from, to, by whom, when and why."""
-    after = decode_cursor(args["cursor"]) or 0
-    changes = [c for c in registry.history(db.session(), _visible(merchant_id)) if c.id > after]
-    return page(changes[: args["limit"] + 1], args["limit"])
+    merchant = _visible(merchant_id)
+    changes = registry.history(
+        db.session(), merchant, after=decode_cursor(args["cursor"]), limit=args["limit"]
+    )
+    return page(changes, args["limit"])
 
 
 def _qr_response(payload: str, args: dict[str, Any], filename: str) -> Response:
@@ -280,8 +282,9 @@ def intent_qr(args: dict[str, Any], merchant_id: str, intent_id: str) -> Respons
     merchant = _visible(merchant_id)
     codes.require_served(merchant)
     intent = intents.get_intent(db.session(), merchant, intent_id)
-    if intent.status != "open":
-        raise MerchantGone(f"Payment intent {intent_id} is {intent.status}.", code=f"intent_{intent.status}")
+    status = intents.effective_status(intent)
+    if status != "open":
+        raise MerchantGone(f"Payment intent {intent_id} is {status}.", code=f"intent_{status}")
     return _qr_response(intent.payload, args, intent.public_id)
 
 

@@ -340,15 +340,20 @@ def change_status(
     return change
 
 
-def history(session: Session, merchant: Merchant) -> list[MerchantStatusChange]:
-    """Return a merchant's status changes, oldest first."""
-    return list(
-        session.scalars(
-            sa.select(MerchantStatusChange)
-            .where(MerchantStatusChange.merchant_id == merchant.id)
-            .order_by(MerchantStatusChange.id)
-        )
+def history(
+    session: Session, merchant: Merchant, *, after: int | None = None, limit: int | None = None
+) -> list[MerchantStatusChange]:
+    """Return a merchant's status changes, oldest first (``limit + 1`` of them after ``after``)."""
+    stmt = (
+        sa.select(MerchantStatusChange)
+        .where(MerchantStatusChange.merchant_id == merchant.id)
+        .order_by(MerchantStatusChange.id)
     )
+    if after is not None:
+        stmt = stmt.where(MerchantStatusChange.id > after)
+    if limit is not None:
+        stmt = stmt.limit(limit + 1)
+    return list(session.scalars(stmt))
 
 
 def search(

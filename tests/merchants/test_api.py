@@ -152,6 +152,11 @@ def test_status_changes_are_recorded(client: FlaskClient, user: Callable[..., tu
     ]
     assert history[1]["reason"] == "Sai tên"
     assert {h["changed_by"] for h in history} == {officer_id}
+    url = f"/v1/merchants/{a['id']}/status-history?limit=3"
+    first = client.get(url, headers=officer).get_json()
+    rest = client.get(f"{url}&cursor={first['next_cursor']}", headers=officer).get_json()
+    assert [h["id"] for h in first["items"] + rest["items"]] == [h["id"] for h in history]
+    assert rest["next_cursor"] is None
 
 
 def test_list_filters_search_and_pages(client: FlaskClient, officer: Headers) -> None:
