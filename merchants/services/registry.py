@@ -94,6 +94,8 @@ def check_fields(
         if text is None or text == "":
             if name in REQUIRED or (current is not None and name in {"qr_name", "city", "mcc"}):
                 problems.append(_required(name))
+            elif name == "phone" and current is not None:
+                clean["phone"] = None  # an edit that removes the phone
             continue
         clean[name] = text
     if current is None:
@@ -103,7 +105,7 @@ def check_fields(
             problems.append(found)
     _check_codes(clean, problems)
     _check_qr_text(clean, current, problems)
-    if "phone" in clean:
+    if clean.get("phone"):
         clean["phone"] = normalize_phone(clean["phone"])
         if found := phone_problem(clean["phone"]):
             problems.append(found)
@@ -289,7 +291,7 @@ def update(
         conflict := _exists(session, bin_, account, besides=merchant.id)
     ):
         raise conflict
-    if "phone" in clean:
+    if clean.get("phone"):
         clean["phone"] = keys.encrypt(clean["phone"], PHONE.context)
     for name, value in clean.items():
         setattr(merchant, name, value)
