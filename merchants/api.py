@@ -187,11 +187,12 @@ def _qr_response(payload: str, args: dict[str, Any], filename: str) -> Response:
 @blp.route("/<merchant:merchant_id>/qr")
 @auth.roles(*READERS)
 @blp.arguments(schemas.QRArgs, location="query")
+@blp.arguments(schemas.ConditionalHeaders, location="headers")
 @blp.doc(responses=QR_RESPONSES)
 @blp.alt_response(
     410, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The vendor is suspended or closed"
 )
-def static_qr(args: dict[str, Any], merchant_id: str) -> Response:
+def static_qr(args: dict[str, Any], _conditional: dict[str, Any], merchant_id: str) -> Response:
     """Get a vendor's static VietQR for its stall sticker, as PNG, SVG or the payload text."""
     merchant = _visible(merchant_id)
     codes.require_served(merchant)
@@ -273,11 +274,14 @@ def cancel_intent(merchant_id: str, intent_id: str) -> dict[str, Any]:
 @blp.route("/<merchant:merchant_id>/payment-intents/<intent:intent_id>/qr")
 @auth.roles(*SELLERS)
 @blp.arguments(schemas.QRArgs, location="query")
+@blp.arguments(schemas.ConditionalHeaders, location="headers")
 @blp.doc(responses=QR_RESPONSES)
 @blp.alt_response(
     410, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The intent is no longer open"
 )
-def intent_qr(args: dict[str, Any], merchant_id: str, intent_id: str) -> Response:
+def intent_qr(
+    args: dict[str, Any], _conditional: dict[str, Any], merchant_id: str, intent_id: str
+) -> Response:
     """Get a payment intent's dynamic QR; 410 once it is no longer open."""
     merchant = _visible(merchant_id)
     codes.require_served(merchant)

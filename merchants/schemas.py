@@ -147,6 +147,14 @@ class QRArgs(ma.Schema):
     )
 
 
+class ConditionalHeaders(ma.Schema):
+    if_none_match = ma.fields.String(
+        data_key="If-None-Match",
+        validate=V.Length(max=1000),
+        metadata={"description": "The ETag of the image held: answered 304 when it is still current"},
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Payment intents
 
