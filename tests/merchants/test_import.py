@@ -146,3 +146,14 @@ def test_an_import_may_exceed_the_json_body_limit(make_app: Callable[..., Flask]
     assert upload(roomy, officer, data).get_json()["created"] == 39
     tight = make_app(max_body_bytes=2048, max_upload_bytes=2048).test_client()
     assert_problem(upload(tight, officer, data), 413, "payload_too_large")
+
+
+def test_reimport_after_an_edit_of_a_derived_field_is_existing(client: FlaskClient, officer: Headers) -> None:
+    data = csv_file(HEADER, rows(1))
+    [row] = upload(client, officer, data).get_json()["merchants"]
+    client.patch(f"/v1/merchants/{row['id']}", json={"qr_name": "BA THU RAU SACH"}, headers=officer)
+    again = upload(client, officer, data).get_json()
+    assert (again["existing"], again["rejected"]) == (1, 0)
+    assert (
+        client.get(f"/v1/merchants/{row['id']}", headers=officer).get_json()["qr_name"] == "BA THU RAU SACH"
+    )
