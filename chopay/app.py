@@ -12,6 +12,9 @@ from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
 from merchants import jobs as merchant_jobs
+from merchants.intake import api as intake_api
+from merchants.intake import connectors as intake_connectors
+from merchants.intake import events as intake_events
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
@@ -50,6 +53,10 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     smorest.register_blueprint(ledger_api.blp)
     smorest.register_blueprint(reconciliation_api.blp)
     for blueprint in disbursement_api.BLUEPRINTS:
+        smorest.register_blueprint(blueprint)
+    intake_connectors.init_app(app, settings.bank_connectors)
+    intake_events.init_app(app, settings.redis_url, settings.events_max_streams or settings.web_threads // 2)
+    for blueprint in intake_api.BLUEPRINTS:
         smorest.register_blueprint(blueprint)
 
     for sweep in [*ledger_jobs.sweeps(settings), *reconciliation_jobs.sweeps()]:
