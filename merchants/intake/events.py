@@ -181,7 +181,7 @@ def replay(app: Flask, merchant_id: int, after: int) -> list[tuple[int, dict[str
 
 def stream(
     app: Flask, merchant_id: int, inbox: queue.Queue[dict[str, Any]], last_id: int | None, lifetime: float
-) -> Iterator[str]:
+) -> Iterator[bytes]:
     """Yield the SSE messages of one merchant: the replay after ``last_id``, then live events.
 
     The stream ends after ``lifetime`` seconds; the client reconnects with ``Last-Event-ID``
@@ -191,21 +191,21 @@ def stream(
     deadline = time.monotonic() + lifetime
     replayed: set[int] = set()
     try:
-        yield f"retry: 3000\n: {EVENT} stream\n\n"
+        yield f"retry: 3000\n: {EVENT} stream\n\n".encode()
         if last_id is not None:
             for payment_id, data in replay(app, merchant_id, last_id):
-                yield format_event(payment_id, data)
+                yield format_event(payment_id, data).encode()
                 replayed.add(payment_id)
         while (left := deadline - time.monotonic()) > 0:
             try:
                 message = inbox.get(timeout=min(KEEPALIVE, left))
             except queue.Empty:
-                yield ": keepalive\n\n"
+                yield b": keepalive\n\n"
                 continue
             payment_id = int(message["payment"])
             if payment_id in replayed:
                 continue  # it committed while the replay was read, and was sent by it
             data = {k: v for k, v in message.items() if k != "merchant"}
-            yield format_event(payment_id, data)
+            yield format_event(payment_id, data).encode()
     finally:
         hub.unsubscribe(merchant_id, inbox)
