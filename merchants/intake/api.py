@@ -71,34 +71,49 @@ def _body_doc(schema: dict[str, Any], headers: list[dict[str, Any]]) -> dict[str
     }
 
 
-def _header(name: str, description: str) -> dict[str, Any]:
+def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
     return {
         "in": "header",
         "name": name,
         "required": False,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", **schema},
         "description": description,
     }
 
 
-CHOPAY_BODY = {
-    "type": "object",
-    "required": ["bank_txn_id", "bin", "account_number", "amount", "description", "occurred_at"],
-    "properties": {
+TEXT = {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}
+"""A JSON string as the intake stores it: no control character."""
+
+
+def _text(**rules: Any) -> dict[str, Any]:
+    return {**TEXT, **rules}
+
+
+def _object(required: list[str], properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+NULLABLE_TEXT = _text(nullable=True, maxLength=500)
+CHOPAY_BODY = _object(
+    ["bank_txn_id", "bin", "account_number", "amount", "description", "occurred_at"],
+    {
         "bank_txn_id": {"type": "string", "pattern": "^[!-~]{1,100}$"},
         "bin": {"type": "string", "pattern": "^[0-9]{6}$"},
-        "account_number": {"type": "string", "minLength": 1, "maxLength": 19},
+        "account_number": _text(minLength=1, maxLength=19),
         "amount": {"type": "integer", "minimum": 1, "maximum": wh.MAX_AMOUNT},
-        "description": {"type": "string", "maxLength": 500},
+        "description": _text(maxLength=500),
         "occurred_at": {"type": "string", "format": "date-time"},
-        "payer_name": {"type": "string", "nullable": True, "maxLength": 500},
+        "payer_name": NULLABLE_TEXT,
     },
-    "additionalProperties": False,
-}
-SEPAY_BODY = {
-    "type": "object",
-    "description": "SePay's webhook JSON (transactionDate in Vietnam time, YYYY-MM-DD HH:MM:SS).",
-    "required": [
+)
+SEPAY_BODY = _object(
+    [
         "id",
         "gateway",
         "transactionDate",
@@ -106,34 +121,75 @@ SEPAY_BODY = {
         "content",
         "transferType",
         "transferAmount",
+        "accumulated",
     ],
-    "properties": {
+    {
         "id": {"type": "integer"},
-        "gateway": {"type": "string"},
-        "transactionDate": {"type": "string"},
-        "accountNumber": {"type": "string"},
-        "code": {"type": "string", "nullable": True},
-        "content": {"type": "string"},
+        "gateway": _text(minLength=1, maxLength=500),
+        "transactionDate": {
+            "type": "string",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
+        },
+        "accountNumber": _text(minLength=1, maxLength=19),
+        "code": NULLABLE_TEXT,
+        "content": _text(maxLength=500),
         "transferType": {"type": "string", "enum": ["in", "out"]},
-        "transferAmount": {"type": "integer"},
+        "transferAmount": {"type": "integer", "minimum": 1, "maximum": wh.MAX_AMOUNT},
         "accumulated": {"type": "integer"},
-        "subAccount": {"type": "string", "nullable": True},
-        "referenceCode": {"type": "string", "nullable": True},
-        "description": {"type": "string"},
+        "subAccount": NULLABLE_TEXT,
+        "referenceCode": NULLABLE_TEXT,
+        "description": _text(maxLength=500),
     },
-}
-PAYOS_BODY = {
-    "type": "object",
-    "description": "payOS's webhook: signature is the payOS checksum of data.",
-    "required": ["code", "desc", "success", "data", "signature"],
-    "properties": {
-        "code": {"type": "string"},
-        "desc": {"type": "string"},
+    description="SePay's webhook JSON (transactionDate in Vietnam time).",
+)
+PAYOS_DATA = _object(
+    [
+        "orderCode",
+        "amount",
+        "description",
+        "accountNumber",
+        "reference",
+        "transactionDateTime",
+        "currency",
+        "paymentLinkId",
+        "code",
+        "desc",
+    ],
+    {
+        "orderCode": {"type": "integer"},
+        "amount": {"type": "integer", "minimum": 1, "maximum": wh.MAX_AMOUNT},
+        "description": _text(maxLength=500),
+        "accountNumber": _text(maxLength=19),
+        "reference": {"type": "string", "pattern": "^[!-~]{1,100}$"},
+        "transactionDateTime": {"type": "string"},
+        "currency": _text(maxLength=3),
+        "paymentLinkId": _text(maxLength=100),
+        "code": _text(maxLength=10),
+        "desc": _text(maxLength=500),
+        **{
+            name: NULLABLE_TEXT
+            for name in (
+                "counterAccountBankId",
+                "counterAccountBankName",
+                "counterAccountName",
+                "counterAccountNumber",
+                "virtualAccountName",
+                "virtualAccountNumber",
+            )
+        },
+    },
+)
+PAYOS_BODY = _object(
+    ["code", "desc", "success", "data", "signature"],
+    {
+        "code": _text(maxLength=10),
+        "desc": _text(maxLength=500),
         "success": {"type": "boolean"},
-        "data": {"type": "object"},
-        "signature": {"type": "string"},
+        "data": PAYOS_DATA,
+        "signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },
-}
+    description="payOS's webhook: signature is the payOS checksum of data.",
+)
 
 
 def _connector(name: str | None, fmt: str) -> connectors.Connector:
@@ -333,6 +389,7 @@ def list_conflicts(args: dict[str, Any]) -> dict[str, Any]:
 @merchant_blp.response(200, schemas.PaymentPage)
 def list_payments(args: dict[str, Any], merchant_id: str) -> dict[str, Any]:
     """List a merchant's payments by id, optionally within Vietnam days from..to."""
+    statements.check_period(args["from_"], args["to"])
     s = db.session()
     merchant = registry.get_visible(s, merchant_id)
     found = statements.list_payments(
@@ -349,6 +406,7 @@ def list_payments(args: dict[str, Any], merchant_id: str) -> dict[str, Any]:
 
 
 def _statement(merchant_id: str, day: Any) -> dict[str, Any]:
+    statements.check_day(day)
     s = db.session()
     merchant = registry.get_visible(s, merchant_id)
     found = statements.statement(s, merchant, day)
@@ -389,11 +447,15 @@ def get_statement_csv(args: dict[str, Any], merchant_id: str) -> Response:
 @merchant_blp.route("/<ref:merchant_id>/events", methods=["GET"])
 @auth.roles(*MERCHANT_READERS)
 @merchant_blp.response(200, content_type="text/event-stream", description="payment.received events (SSE)")
-@merchant_blp.doc(parameters=[_header("Last-Event-ID", "Replay the payments after this event id first")])
+@merchant_blp.doc(
+    parameters=[
+        _header("Last-Event-ID", "Replay the payments after this event id first", pattern="^[0-9]{1,18}$")
+    ]
+)
 def stream_events(merchant_id: str) -> Response:
     """Stream a merchant's payment.received events (Server-Sent Events); Last-Event-ID replays missed ones."""
-    last = request.headers.get("Last-Event-ID")
-    if last is not None and not _LAST_EVENT_ID.fullmatch(last.strip()):
+    last = (request.headers.get("Last-Event-ID") or "").strip() or None
+    if last is not None and not _LAST_EVENT_ID.fullmatch(last):
         raise BadRequest(
             "Last-Event-ID is the id of an event this stream sent.", code="last_event_id_invalid"
         )
@@ -425,4 +487,5 @@ def stream_events(merchant_id: str) -> Response:
 @markets_blp.response(200, schemas.FiguresOut)
 def market_figures(args: dict[str, Any], market_code: str) -> dict[str, Any]:
     """Get a market's cashless-campaign figures for the Vietnam days from..to."""
+    statements.check_period(args["from_"], args["to"], limit=statements.MAX_PERIOD_DAYS)
     return statements.market_figures(db.session(), market_code, args["from_"], args["to"])

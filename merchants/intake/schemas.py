@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import marshmallow as ma
@@ -10,7 +9,6 @@ import marshmallow as ma
 from chopay.pagination import PageArgs, page_schema
 from merchants.domain import PUBLIC_ID_RE, REFERENCE_RE
 from merchants.intake import connectors
-from merchants.intake.statements import MAX_PERIOD_DAYS
 from payments.ledger.domain import public_id
 from payments.rails.webhooks import MAX_AMOUNT
 
@@ -111,12 +109,6 @@ class PaymentArgs(PageArgs):
     from_ = ma.fields.Date(data_key="from", load_default=None, metadata={"description": "First Vietnam day"})
     to = ma.fields.Date(load_default=None, metadata={"description": "Last Vietnam day (inclusive)"})
 
-    @ma.validates_schema
-    def _order(self, data: dict[str, Any], **_: Any) -> None:
-        first, last = data.get("from_"), data.get("to")
-        if first is not None and last is not None and last < first:
-            raise ma.ValidationError("'to' is before 'from'.", field_name="to")
-
 
 PaymentPage = page_schema(PaymentOut, "MerchantPaymentPage")
 
@@ -138,15 +130,6 @@ class StatementOut(ma.Schema):
 class FiguresArgs(ma.Schema):
     from_ = ma.fields.Date(data_key="from", required=True)
     to = ma.fields.Date(required=True)
-
-    @ma.validates_schema
-    def _period(self, data: dict[str, Any], **_: Any) -> None:
-        first: dt.date = data["from_"]
-        last: dt.date = data["to"]
-        if last < first:
-            raise ma.ValidationError("'to' is before 'from'.", field_name="to")
-        if (last - first).days >= MAX_PERIOD_DAYS:
-            raise ma.ValidationError(f"A period is at most {MAX_PERIOD_DAYS} days.", field_name="to")
 
 
 class DayOut(ma.Schema):

@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from chopay.errors import Unprocessable
 from merchants.intake.models import Payment
 from merchants.models import Merchant
 from payments.rails.webhooks import VIETNAM
@@ -31,6 +32,40 @@ from payments.rails.webhooks import VIETNAM
 MAX_PERIOD_DAYS = 366
 STATEMENT_LIMIT = 10_000
 CSV_COLUMNS = ("payment", "occurred_at", "amount", "reference", "kind", "flag", "bank_txn_id", "connector")
+
+
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2199, 12, 31)
+
+
+def check_day(day: dt.date | None, field: str = "date") -> None:
+    """Refuse a day outside FIRST_DAY..LAST_DAY: no payment was, or will be, recorded there."""
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise Unprocessable(
+            f"{field} must lie between {FIRST_DAY} and {LAST_DAY}.",
+            code="date_out_of_range",
+            errors={"query": {field: [f"between {FIRST_DAY} and {LAST_DAY}"]}},
+        )
+
+
+def check_period(first: dt.date | None, last: dt.date | None, *, limit: int | None = None) -> None:
+    """Refuse a period that ends before it starts, or (with ``limit``) is longer than ``limit`` days."""
+    check_day(first, "from")
+    check_day(last, "to")
+    if first is None or last is None:
+        return
+    if last < first:
+        raise Unprocessable(
+            "The period ends before it starts.",
+            code="period_invalid",
+            errors={"query": {"to": ["before 'from'"]}},
+        )
+    if limit is not None and (last - first).days >= limit:
+        raise Unprocessable(
+            f"A period is at most {limit} days.",
+            code="period_too_long",
+            errors={"query": {"to": [f"at most {limit} days after 'from'"]}},
+        )
 
 
 def day_bounds(first: dt.date, last: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
