@@ -6,11 +6,13 @@ from typing import Any
 
 from flask import Flask
 
-from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, users_api
+from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, ratelimit, users_api
 from chopay.config import Settings, from_env
 from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
+from merchants import api as merchants_api
+from merchants import domain as merchants_domain
 from merchants import jobs as merchant_jobs
 from merchants.intake import api as intake_api
 from merchants.intake import connectors as intake_connectors
@@ -44,15 +46,20 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     db.init_app(app, db.Database(settings.database_url))
     jobs.init_app(app, settings.redis_url if not settings.inline_jobs else None, settings.sweep_interval)
     health.init_app(app)
+    ratelimit.init_app(app, settings)
     auth.init_app(app)  # before api: authenticate before anything reads the request
     smorest = api.init_app(app)
     api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)
     api.register_pattern(app, smorest, "program", disbursement_domain.PROGRAM_CODE.pattern)
+    api.register_pattern(app, smorest, "merchant", merchants_domain.PUBLIC_ID_RE.pattern)
+    api.register_pattern(app, smorest, "intent", merchants_domain.INTENT_ID_RE.pattern)
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)
     smorest.register_blueprint(reconciliation_api.blp)
     for blueprint in disbursement_api.BLUEPRINTS:
+        smorest.register_blueprint(blueprint)
+    for blueprint in merchants_api.BLUEPRINTS:
         smorest.register_blueprint(blueprint)
     intake_connectors.init_app(app, settings.bank_connectors)
     intake_events.init_app(app, settings.redis_url, settings.events_max_streams or settings.web_threads // 2)

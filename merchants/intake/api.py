@@ -383,7 +383,7 @@ def list_conflicts(args: dict[str, Any]) -> dict[str, Any]:
 # A merchant's payments, statements and events
 
 
-@merchant_blp.route("/<ref:merchant_id>/payments", methods=["GET"])
+@merchant_blp.route("/<merchant:merchant_id>/payments", methods=["GET"])
 @auth.roles(*MERCHANT_READERS)
 @merchant_blp.arguments(schemas.PaymentArgs, location="query")
 @merchant_blp.response(200, schemas.PaymentPage)
@@ -418,7 +418,7 @@ def _statement(merchant_id: str, day: Any) -> dict[str, Any]:
     return view
 
 
-@merchant_blp.route("/<ref:merchant_id>/statement", methods=["GET"])
+@merchant_blp.route("/<merchant:merchant_id>/statement", methods=["GET"])
 @auth.roles(*MERCHANT_READERS)
 @merchant_blp.arguments(schemas.StatementArgs, location="query")
 @merchant_blp.response(200, schemas.StatementOut)
@@ -429,7 +429,7 @@ def get_statement(args: dict[str, Any], merchant_id: str) -> dict[str, Any]:
     return view
 
 
-@merchant_blp.route("/<ref:merchant_id>/statement.csv", methods=["GET"])
+@merchant_blp.route("/<merchant:merchant_id>/statement.csv", methods=["GET"])
 @auth.roles(*MERCHANT_READERS)
 @merchant_blp.arguments(schemas.StatementArgs, location="query")
 @merchant_blp.response(200, content_type="text/csv", description="The day's payments as CSV")
@@ -444,7 +444,7 @@ def get_statement_csv(args: dict[str, Any], merchant_id: str) -> Response:
     )
 
 
-@merchant_blp.route("/<ref:merchant_id>/events", methods=["GET"])
+@merchant_blp.route("/<merchant:merchant_id>/events", methods=["GET"])
 @auth.roles(*MERCHANT_READERS)
 @merchant_blp.response(200, content_type="text/event-stream", description="payment.received events (SSE)")
 @merchant_blp.doc(

@@ -12,6 +12,7 @@ from chopay.cli.keys import ensure_keys
 from chopay.config import Settings
 from chopay.db import get_db
 from chopay.users import create_user
+from tests.chopay.conftest import make_app  # noqa: F401  (apps with other settings)
 
 BIN = "970436"  # Vietcombank: in the directory, receives transfers
 
