@@ -233,10 +233,10 @@ def _merchant_public_id(session: Any, merchant_id: int) -> str:
     return merchant.public_id if merchant is not None else ""
 
 
-def _payment(session: Any, payment: Payment | None) -> dict[str, Any] | None:
+def _payment(session: Any, payment: Payment | None, merchant: str | None = None) -> dict[str, Any] | None:
     if payment is None:
         return None
-    return schemas.payment_view(payment, _merchant_public_id(session, payment.merchant_id))
+    return schemas.payment_view(payment, merchant or _merchant_public_id(session, payment.merchant_id))
 
 
 def _outcome_view(session: Any, outcome: services.Outcome) -> dict[str, Any]:
@@ -245,7 +245,7 @@ def _outcome_view(session: Any, outcome: services.Outcome) -> dict[str, Any]:
         "status": outcome.status,
         "duplicate": outcome.duplicate,
         "notification": outcome.notification.id,
-        "payment": _payment(session, outcome.payment),
+        "payment": _payment(session, outcome.payment, outcome.merchant),
     }
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from payments.ledger import services as ledger
 from payments.ledger.domain import Posting, Recorded, TransactionSpec
+from payments.ledger.errors import InvalidTransaction
 from payments.ledger.models import Account
 
 KIND = "merchant.payment"
@@ -68,8 +69,11 @@ def post_payment(
     reference: str | None,
     connector_txn_id: str | None,
 ) -> Recorded:
-    """Post one payment in the caller's transaction; a replayed key returns the first posting."""
-    open_accounts(session, merchant)
+    """Post one payment in the caller's transaction; a replayed key returns the first posting.
+
+    A merchant's accounts exist from its first payment on, so the post is tried first and the
+    accounts opened only when it finds them missing (the book refuses before writing anything).
+    """
     metadata: dict[str, str] = {"bank_txn_id": bank_txn_id, "connector": connector, "merchant": merchant}
     if reference is not None:
         metadata["intent"] = reference
@@ -84,4 +88,10 @@ def post_payment(
         occurred_at=occurred_at,
         metadata=metadata,
     )
+    try:
+        return ledger.post(session, spec)
+    except InvalidTransaction as exc:
+        if exc.code != "account_unknown":
+            raise
+    open_accounts(session, merchant)
     return ledger.post(session, spec)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -88,6 +88,7 @@ class Outcome:
     notification: BankNotification
     payment: Payment | None
     duplicate: bool
+    merchant: str | None = None  # the payment's merchant's public id, when known without a query
 
     @property
     def status(self) -> str:
@@ -109,8 +110,30 @@ class ReusedId(Conflict):
         self.notification_id = notification_id
 
 
+_NOTIFICATIONS = cast(sa.Table, BankNotification.__table__)
+_PAYMENTS = cast(sa.Table, Payment.__table__)
+_CLAIM: dict[str, Any] = {}
+
+
 def _insert(session: Session) -> Any:
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+
+
+def _claim_statement(session: Session) -> Any:
+    """Return the claiming insert, built once per dialect (statement building costs more than running it)."""
+    dialect = session.get_bind().dialect.name
+    found = _CLAIM.get(dialect)
+    if found is None:
+        found = (
+            _insert(session)(_NOTIFICATIONS)
+            .on_conflict_do_nothing(index_elements=["connector", "dedup_key"])
+            .returning(_NOTIFICATIONS.c.id)
+        )
+        _CLAIM[dialect] = found
+    return found
+
+
+_INSERT_PAYMENT = sa.insert(_PAYMENTS).returning(_PAYMENTS.c.id)
 
 
 def _account_index(keys: DataKeys, bin_: str | None, account: str) -> str:
@@ -144,24 +167,20 @@ def record(
         "occurred_at": incoming.occurred_at.astimezone(dt.UTC),
         "received_at": utcnow(),
     }
-    table = BankNotification.__table__
-    claimed = session.execute(
-        _insert(session)(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["connector", "dedup_key"])
-        .returning(table.c.id)
-    ).scalar_one_or_none()
+    claimed = session.execute(_claim_statement(session), values).scalar_one_or_none()
     if claimed is None:
         return _replay(session, incoming, content)
-    notification = session.get(BankNotification, claimed)
-    assert notification is not None
+    # The row as inserted, without reading it back: the caller only reads its fields.
+    notification = BankNotification(id=claimed, **values)
     if incoming.direction != "in":
         return Outcome(notification, None, duplicate=False)
-    payment = _match(session, notification, incoming, publish)
+    payment, merchant = _match(session, notification, incoming, publish)
     if payment is None:
         notification.status = UNASSIGNED
-        session.flush()
-    return Outcome(notification, payment, duplicate=False)
+        session.execute(
+            sa.update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == claimed).values(status=UNASSIGNED)
+        )
+    return Outcome(notification, payment, duplicate=False, merchant=merchant)
 
 
 def _replay(session: Session, incoming: Incoming, content: str) -> Outcome:
@@ -195,19 +214,20 @@ def keep_conflict(session: Session, keys: DataKeys, notification_id: int, conten
 
 def _match(
     session: Session, notification: BankNotification, incoming: Incoming, publish: Publish | None
-) -> Payment | None:
+) -> tuple[Payment | None, str | None]:
     for reference in matching.candidates(incoming.description, incoming.code):
         intent = intents.find_open_intent(session, reference, lock=True)
         if intent is not None:
             merchant = session.get(Merchant, intent.merchant_id)
             assert merchant is not None
-            return _pay(session, notification, incoming, merchant, intent, "intent", publish)
+            paid = _pay(session, notification, incoming, merchant, intent, "intent", publish)
+            return paid, merchant.public_id
     if incoming.bin is None:
-        return None
+        return None, None
     merchant = registry.find_active_by_account(session, incoming.bin, incoming.account_number)
     if merchant is None:
-        return None
-    return _pay(session, notification, incoming, merchant, None, "static", publish)
+        return None, None
+    return _pay(session, notification, incoming, merchant, None, "static", publish), merchant.public_id
 
 
 def _pay(
@@ -235,22 +255,22 @@ def _pay(
         reference=intent.reference if intent is not None else None,
         connector_txn_id=incoming.connector_txn_id if incoming is not None else None,
     )
-    payment = Payment(
-        notification_id=notification.id,
-        merchant_id=merchant.id,
-        intent_id=intent.id if intent is not None else None,
-        connector=notification.connector,
-        bank_txn_id=notification.bank_txn_id,
-        amount=notification.amount,
-        reference=intent.reference if intent is not None else None,
-        kind=kind,
-        flag=flag,
-        occurred_at=occurred_at,
-        recorded_at=utcnow(),
-        ledger_tx_id=posted.id,
-    )
-    session.add(payment)
-    session.flush()
+    row = {
+        "notification_id": notification.id,
+        "merchant_id": merchant.id,
+        "intent_id": intent.id if intent is not None else None,
+        "connector": notification.connector,
+        "bank_txn_id": notification.bank_txn_id,
+        "amount": notification.amount,
+        "reference": intent.reference if intent is not None else None,
+        "kind": kind,
+        "flag": flag,
+        "occurred_at": occurred_at,
+        "recorded_at": utcnow(),
+        "ledger_tx_id": posted.id,
+    }
+    payment_id = session.execute(_INSERT_PAYMENT, row).scalar_one()
+    payment = Payment(id=payment_id, **row)  # as inserted; not read back
     if publish is not None:
         event = PaymentEvent(merchant.id, payment.id, payment.amount, payment.reference, occurred_at, flag)
         db.after_commit(session, lambda: publish(event))
