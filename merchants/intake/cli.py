@@ -40,7 +40,8 @@ def _declared() -> dict[str, svc.Connector]:
 def _print_issued(issued: svc.Issued, verb: str) -> None:
     click.echo(f"connector {issued.name} ({issued.format}) {verb}")
     click.echo(f"  {SECRET_NAMES[issued.format] + ':':16} {issued.secret}")
-    click.echo("  (shown only now; chopay keeps it encrypted, or only its hash for an API key)")
+    kept = "only its SHA-256" if issued.format == "sepay" else "it encrypted"
+    click.echo(f"  (shown only now: chopay keeps {kept})")
     click.echo(f"  {'webhook:':16} {PATHS[issued.format].format(name=issued.name)}")
     if issued.bin:
         click.echo(f"  {'bin:':16} {issued.bin}")
