@@ -99,3 +99,22 @@ def test_a_vendor_phone_hears_its_payments_and_replays_missed_ones(
         with httpx.stream("GET", url, headers={**headers, "Last-Event-ID": str(second)}, timeout=20) as resp:
             replayed = _read_events(resp.iter_lines(), 1)
         assert [int(e["id"]) for e in replayed] == [third]
+
+
+def test_a_thread_per_connection_process_refuses_streams_beyond_its_share(
+    database_url: str, tmp_path: Path
+) -> None:
+    with committing_app(database_url, tmp_path, events_max_streams=1) as app, serving(app) as base:
+        with app.app_context(), get_db(app).unit_of_work() as s:
+            merchant = registry.create(s, data_keys(app), vendor(1))
+            token = create_user(s, name="Test vendor", role="merchant", merchant_id=merchant.id).token
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{base}/v1/merchants/{merchant.public_id}/events"
+        with httpx.stream("GET", url, headers=headers, timeout=20) as first:
+            assert first.status_code == 200
+            second = httpx.get(url, headers=headers, timeout=20)
+            assert second.status_code == 503
+            assert second.json()["code"] == "streams_exhausted"
+        bad = httpx.get(url, headers={**headers, "Last-Event-ID": "x1"}, timeout=20)
+        assert bad.status_code == 400
+        assert bad.json()["code"] == "last_event_id_invalid"
