@@ -159,9 +159,11 @@ def change_status(data: dict[str, Any], merchant_id: str) -> dict[str, Any]:
 @blp.response(200, schemas.StatusChangePage)
 def status_history(args: dict[str, Any], merchant_id: str) -> dict[str, Any]:
     """List a vendor's status changes, oldest first: from, to, by whom, when and why."""
-    after = decode_cursor(args["cursor"]) or 0
-    changes = [c for c in registry.history(db.session(), _visible(merchant_id)) if c.id > after]
-    return page(changes[: args["limit"] + 1], args["limit"])
+    merchant = _visible(merchant_id)
+    changes = registry.history(
+        db.session(), merchant, after=decode_cursor(args["cursor"]), limit=args["limit"]
+    )
+    return page(changes, args["limit"])
 
 
 def _qr_response(payload: str, args: dict[str, Any], filename: str) -> Response:
@@ -185,11 +187,12 @@ def _qr_response(payload: str, args: dict[str, Any], filename: str) -> Response:
 @blp.route("/<merchant:merchant_id>/qr")
 @auth.roles(*READERS)
 @blp.arguments(schemas.QRArgs, location="query")
+@blp.arguments(schemas.ConditionalHeaders, location="headers")
 @blp.doc(responses=QR_RESPONSES)
 @blp.alt_response(
     410, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The vendor is suspended or closed"
 )
-def static_qr(args: dict[str, Any], merchant_id: str) -> Response:
+def static_qr(args: dict[str, Any], _conditional: dict[str, Any], merchant_id: str) -> Response:
     """Get a vendor's static VietQR for its stall sticker, as PNG, SVG or the payload text."""
     merchant = _visible(merchant_id)
     codes.require_served(merchant)
@@ -271,17 +274,21 @@ def cancel_intent(merchant_id: str, intent_id: str) -> dict[str, Any]:
 @blp.route("/<merchant:merchant_id>/payment-intents/<intent:intent_id>/qr")
 @auth.roles(*SELLERS)
 @blp.arguments(schemas.QRArgs, location="query")
+@blp.arguments(schemas.ConditionalHeaders, location="headers")
 @blp.doc(responses=QR_RESPONSES)
 @blp.alt_response(
     410, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The intent is no longer open"
 )
-def intent_qr(args: dict[str, Any], merchant_id: str, intent_id: str) -> Response:
+def intent_qr(
+    args: dict[str, Any], _conditional: dict[str, Any], merchant_id: str, intent_id: str
+) -> Response:
     """Get a payment intent's dynamic QR; 410 once it is no longer open."""
     merchant = _visible(merchant_id)
     codes.require_served(merchant)
     intent = intents.get_intent(db.session(), merchant, intent_id)
-    if intent.status != "open":
-        raise MerchantGone(f"Payment intent {intent_id} is {intent.status}.", code=f"intent_{intent.status}")
+    status = intents.effective_status(intent)
+    if status != "open":
+        raise MerchantGone(f"Payment intent {intent_id} is {status}.", code=f"intent_{status}")
     return _qr_response(intent.payload, args, intent.public_id)
 
 

@@ -72,6 +72,9 @@ class MerchantIn(MerchantPatch):
 
 class MerchantOut(ma.Schema):
     id = ma.fields.String(metadata={"description": "Public id, m_ and ten characters"})
+    number = ma.fields.Integer(
+        metadata={"description": "Internal number, to bind merchant users (chopay users create --merchant N)"}
+    )
     display_name = ma.fields.String()
     qr_name = ma.fields.String()
     market_code = ma.fields.String()
@@ -141,6 +144,14 @@ class QRArgs(ma.Schema):
         load_default=8,
         validate=V.Range(min=1, max=40),
         metadata={"description": "Pixels per module (PNG) or user units per module (SVG)"},
+    )
+
+
+class ConditionalHeaders(ma.Schema):
+    if_none_match = ma.fields.String(
+        data_key="If-None-Match",
+        validate=V.Length(max=1000),
+        metadata={"description": "The ETag of the image held: answered 304 when it is still current"},
     )
 
 

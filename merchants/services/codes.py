@@ -24,7 +24,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from chopay.db import utcnow
 from merchants import domain
 from merchants.domain import IntentStatus, MerchantStatus
 from merchants.errors import MerchantGone
@@ -143,9 +142,7 @@ def _check_intent(session: Session, decoded: Payload, merchant: Merchant, verdic
         verdict.add("unknown_intent", f"The vendor issued no payment request {bill}.")
         return ""
     verdict.intent = intent_summary(intent)
-    status = intent.status
-    if status == IntentStatus.OPEN and intent.expires_at <= utcnow():
-        status = IntentStatus.EXPIRED
+    status = intents.effective_status(intent)
     if status == IntentStatus.EXPIRED:
         verdict.add("intent_expired", f"The payment request {bill} has expired.")
     elif status in domain.SETTLED_STATUSES:

@@ -7,7 +7,8 @@ a bad row is reported and skipped without leaving half a record.
 
 **Exactly once.** A merchant is identified by its bank account: the partial unique index
 allows one active merchant per (bin, account_number). A row whose account already has an
-active merchant with the same fields is counted ``existing`` and names that merchant, so
+active merchant holding the values of the row's cells (a QR name derived at the first import
+and edited since does not count) is counted ``existing`` and names that merchant, so
 uploading the same file twice (or two uploads racing) creates each merchant once; a row whose
 account belongs to an active merchant with other fields is rejected as ``merchant_exists``,
 naming it. Two rows of one file with the same account: the second is ``duplicate_in_file``.
@@ -63,9 +64,9 @@ class ImportReport:
             self.merchants.append({"row": row, "id": merchant.public_id, "outcome": outcome})
 
 
-def _same(keys: DataKeys, merchant: Merchant, clean: dict[str, Any]) -> bool:
-    """Tell whether ``merchant`` already holds every value of a row."""
-    for name, value in clean.items():
+def _same(keys: DataKeys, merchant: Merchant, given: dict[str, Any]) -> bool:
+    """Tell whether ``merchant`` already holds every value a row gives (derived ones aside)."""
+    for name, value in given.items():
         if name == "phone":
             stored = keys.decrypt(merchant.phone, PHONE.context) if merchant.phone else None
             if stored != value:
@@ -138,7 +139,8 @@ def _import_row(
             merchant = registry.create(session, keys, values, by=by)
     except MerchantExists as exc:
         found = registry.find_active_by_account(session, clean["bin"], clean["account_number"])
-        if found is not None and _same(keys, found, clean):
+        given = {k: v for k, v in clean.items() if str(values.get(k) or "").strip()}
+        if found is not None and _same(keys, found, given):
             report.accept(number, found, "existing")
         else:
             report.reject(number, [Problem(exc.code, exc.detail, "account_number")])

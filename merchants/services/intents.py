@@ -180,6 +180,13 @@ def cancel_intent(session: Session, merchant: Merchant, intent_id: str) -> Payme
     return intent
 
 
+def effective_status(intent: PaymentIntent, now: dt.datetime | None = None) -> str:
+    """Return an intent's status as a buyer sees it: an open intent past its expiry is expired."""
+    if intent.status == IntentStatus.OPEN and intent.expires_at <= (now or utcnow()):
+        return IntentStatus.EXPIRED.value
+    return intent.status
+
+
 def find_open_intent(session: Session, reference: str, *, lock: bool = True) -> PaymentIntent | None:
     """Return the open intent with ``reference`` (upper-cased), locked for update by default."""
     stmt = sa.select(PaymentIntent).where(

@@ -65,7 +65,7 @@ def invalid(problems: list[Problem]) -> InvalidInput:
     for p in problems:
         errors.setdefault(p.column or "_schema", []).append(p.message)
     return InvalidInput(
-        "Invalid input. " + "; ".join(f"{p.column}: {p.message}" for p in problems),
+        "Invalid input. " + "; ".join(f"{p.column}: {p.message.rstrip('.')}" for p in problems) + ".",
         code=problems[0].code if len(problems) == 1 else "fields_invalid",
         errors=errors,
         problems=[{"field": p.column, "code": p.code, "message": p.message} for p in problems],
@@ -94,6 +94,8 @@ def check_fields(
         if text is None or text == "":
             if name in REQUIRED or (current is not None and name in {"qr_name", "city", "mcc"}):
                 problems.append(_required(name))
+            elif name == "phone" and current is not None:
+                clean["phone"] = None  # an edit that removes the phone
             continue
         clean[name] = text
     if current is None:
@@ -103,7 +105,7 @@ def check_fields(
             problems.append(found)
     _check_codes(clean, problems)
     _check_qr_text(clean, current, problems)
-    if "phone" in clean:
+    if clean.get("phone"):
         clean["phone"] = normalize_phone(clean["phone"])
         if found := phone_problem(clean["phone"]):
             problems.append(found)
@@ -289,7 +291,7 @@ def update(
         conflict := _exists(session, bin_, account, besides=merchant.id)
     ):
         raise conflict
-    if "phone" in clean:
+    if clean.get("phone"):
         clean["phone"] = keys.encrypt(clean["phone"], PHONE.context)
     for name, value in clean.items():
         setattr(merchant, name, value)
@@ -340,15 +342,20 @@ def change_status(
     return change
 
 
-def history(session: Session, merchant: Merchant) -> list[MerchantStatusChange]:
-    """Return a merchant's status changes, oldest first."""
-    return list(
-        session.scalars(
-            sa.select(MerchantStatusChange)
-            .where(MerchantStatusChange.merchant_id == merchant.id)
-            .order_by(MerchantStatusChange.id)
-        )
+def history(
+    session: Session, merchant: Merchant, *, after: int | None = None, limit: int | None = None
+) -> list[MerchantStatusChange]:
+    """Return a merchant's status changes, oldest first (``limit + 1`` of them after ``after``)."""
+    stmt = (
+        sa.select(MerchantStatusChange)
+        .where(MerchantStatusChange.merchant_id == merchant.id)
+        .order_by(MerchantStatusChange.id)
     )
+    if after is not None:
+        stmt = stmt.where(MerchantStatusChange.id > after)
+    if limit is not None:
+        stmt = stmt.limit(limit + 1)
+    return list(session.scalars(stmt))
 
 
 def search(
@@ -386,6 +393,7 @@ def view(keys: DataKeys, merchant: Merchant) -> dict[str, Any]:
     phone = keys.decrypt(merchant.phone, PHONE.context) if merchant.phone else None
     return {
         "id": merchant.public_id,
+        "number": merchant.id,
         **{name: getattr(merchant, name) for name in FIELDS if name != "phone"},
         "phone": mask(phone, 3) if phone else None,
         "status": merchant.status,

@@ -152,6 +152,11 @@ def test_status_changes_are_recorded(client: FlaskClient, user: Callable[..., tu
     ]
     assert history[1]["reason"] == "Sai tên"
     assert {h["changed_by"] for h in history} == {officer_id}
+    url = f"/v1/merchants/{a['id']}/status-history?limit=3"
+    first = client.get(url, headers=officer).get_json()
+    rest = client.get(f"{url}&cursor={first['next_cursor']}", headers=officer).get_json()
+    assert [h["id"] for h in first["items"] + rest["items"]] == [h["id"] for h in history]
+    assert rest["next_cursor"] is None
 
 
 def test_list_filters_search_and_pages(client: FlaskClient, officer: Headers) -> None:
@@ -225,3 +230,15 @@ def test_qr_of_a_suspended_or_closed_merchant_is_410(
     a = register(client, officer, 1)
     client.post(f"/v1/merchants/{a['id']}/status", json={"status": status}, headers=officer)
     assert_problem(client.get(f"/v1/merchants/{a['id']}/qr", headers=officer), 410, f"merchant_{status}")
+
+
+def test_patch_changes_and_removes_the_phone(client: FlaskClient, officer: Headers) -> None:
+    a = register(client, officer, 1)
+    url = f"/v1/merchants/{a['id']}"
+    assert (
+        client.patch(url, json={"phone": "+84 912 345 678"}, headers=officer).get_json()["phone"]
+        == "*******678"
+    )
+    assert client.patch(url, json={"phone": None}, headers=officer).get_json()["phone"] is None
+    assert_problem(client.patch(url, json={"phone": "0123"}, headers=officer), 422, "phone_invalid")
+    assert_problem(client.patch(url, json={"qr_name": None}, headers=officer), 422, "validation_failed")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,3 +137,23 @@ def test_any_table_is_accepted_or_reported_row_by_row(
     assert body["rows"] == body["created"] + body["existing"] + body["rejected"]
     assert {e["row"] for e in body["errors"]} <= set(range(2, 2 + len(table) + 1))
     assert len({e["row"] for e in body["errors"]}) == body["rejected"]
+
+
+def test_an_import_may_exceed_the_json_body_limit(make_app: Callable[..., Flask], officer: Headers) -> None:
+    data = csv_file(HEADER, rows(*range(1, 40)))
+    assert len(data) > 2048
+    roomy = make_app(max_body_bytes=2048, max_upload_bytes=1024 * 1024).test_client()
+    assert upload(roomy, officer, data).get_json()["created"] == 39
+    tight = make_app(max_body_bytes=2048, max_upload_bytes=2048).test_client()
+    assert_problem(upload(tight, officer, data), 413, "payload_too_large")
+
+
+def test_reimport_after_an_edit_of_a_derived_field_is_existing(client: FlaskClient, officer: Headers) -> None:
+    data = csv_file(HEADER, rows(1))
+    [row] = upload(client, officer, data).get_json()["merchants"]
+    client.patch(f"/v1/merchants/{row['id']}", json={"qr_name": "BA THU RAU SACH"}, headers=officer)
+    again = upload(client, officer, data).get_json()
+    assert (again["existing"], again["rejected"]) == (1, 0)
+    assert (
+        client.get(f"/v1/merchants/{row['id']}", headers=officer).get_json()["qr_name"] == "BA THU RAU SACH"
+    )

@@ -137,3 +137,14 @@ def test_sweep_expires_intents_past_their_expiry(app: Flask, client: FlaskClient
     assert client.get(f"{base}/{late['id']}", headers=officer).get_json()["status"] == "expired"
     assert client.get(f"{base}/{fresh['id']}", headers=officer).get_json()["status"] == "open"
     assert jobs.EXPIRE in {sweep.name for sweep in chopay_jobs.sweeps(app)}
+
+
+def test_qr_of_an_intent_past_its_expiry_is_410_before_the_sweep(
+    app: Flask, client: FlaskClient, officer: Headers
+) -> None:
+    m = register(client, officer, 1)
+    intent = open_intent(client, officer, m["id"])
+    with get_db(app).unit_of_work() as s:
+        row = s.query(PaymentIntent).filter_by(public_id=intent["id"]).one()
+        row.expires_at = utcnow() - dt.timedelta(seconds=1)
+    assert_problem(client.get(intent["qr_url"], headers=officer), 410, "intent_expired")

@@ -52,9 +52,10 @@ def world(app: Flask, client: FlaskClient, user: Callable[..., tuple[int, Header
     b = register(client, officer, 2)
     with get_db(app).read_session() as s:
         ids = {m.public_id: m.id for m in s.query(Merchant)}
+    assert (a["number"], b["number"]) == (ids[a["id"]], ids[b["id"]])  # what binds a merchant user
     heads = {role: user(role)[1] for role in ("admin", "officer", "approver", "auditor")}
-    heads["merchant"] = user("merchant", ids[a["id"]])[1]
-    heads["other merchant"] = user("merchant", ids[b["id"]])[1]
+    heads["merchant"] = user("merchant", a["number"])[1]
+    heads["other merchant"] = user("merchant", b["number"])[1]
     return {"a": a, "b": b, "officer": officer, "heads": heads}
 
 

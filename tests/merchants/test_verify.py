@@ -9,11 +9,17 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session
 
+from chopay.crypto import data_keys
 from chopay.db import get_db, utcnow
 from merchants.models import PaymentIntent
+from merchants.services import codes as codes_service
+from merchants.services import registry
 from qr import build_vietqr
-from tests.merchants.conftest import BIN, Headers
+from tests.merchants.conftest import BIN, Headers, vendor
 from tests.merchants.test_api import register
 from tests.merchants.test_intents import open_intent
 
@@ -155,3 +161,33 @@ def test_verify_is_rate_limited_per_client_address(make_app: Callable[..., Flask
         "/v1/qr/verify", json={"payload": "000201"}, environ_base={"REMOTE_ADDR": "192.0.2.11"}
     )
     assert other.status_code == 200
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.text(alphabet="0123456789ABCDEF", max_size=200).map(lambda t: "000201" + t),
+    )
+)
+def test_any_payload_gets_an_answer_with_reasons(session: Session, payload: str) -> None:
+    verdict = codes_service.verify(session, payload)
+    assert verdict.genuine is False
+    assert verdict.reasons
+    assert all(r["code"] and r["message"] for r in verdict.reasons)
+
+
+def test_a_code_changed_in_one_character_is_never_genuine(app: Flask, session: Session) -> None:
+    with app.app_context():
+        merchant = registry.create(session, data_keys(app), vendor(1))
+    genuine = codes_service.static_payload(merchant)
+    assert codes_service.verify(session, genuine).genuine is True
+
+    @settings(max_examples=200)
+    @given(st.integers(min_value=0, max_value=len(genuine) - 1), st.sampled_from("0123456789ABCDEFmz -."))
+    def one_character(at: int, char: str) -> None:
+        changed = genuine[:at] + char + genuine[at + 1 :]
+        if changed != genuine:
+            assert codes_service.verify(session, changed).genuine is False
+
+    one_character()
