@@ -10,6 +10,8 @@ from chopay import idempotency, keyrotation, users
 from chopay.db import Base
 from chopay.web import sessions as web_sessions
 from disbursement import models as disbursement_models
+from merchants import models as merchant_models
+from merchants.intake import models as intake_models
 from payments.ledger import models as ledger_models
 from payments.reconciliation import models as reconciliation_models
 
@@ -21,6 +23,8 @@ MODEL_MODULES = (
     disbursement_models,
     reconciliation_models,
     web_sessions,
+    merchant_models,
+    intake_models,
 )
 
 metadata = Base.metadata
