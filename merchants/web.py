@@ -45,12 +45,13 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import DateField, IntegerField
-from wtforms.validators import DataRequired, NumberRange, Optional
+from wtforms.validators import InputRequired, Optional, StopValidation
 
 import qr
 from chopay import db, web
 from chopay.db import utcnow
 from chopay.errors import ChopayError
+from chopay.web import formats
 from chopay.web.formats import LOCALE
 from merchants import domain
 from merchants.errors import MerchantNotFound
@@ -116,17 +117,37 @@ def _svg(payload: str, label: str) -> Markup:
     return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(label)}" ', 1))
 
 
+class AmountField(IntegerField):  # type: ignore[misc]
+    """Whole đồng, digits only; anything else is refused with a message in the page's language."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        text = str(valuelist[0]).strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 16:
+            self.data = None
+            raise ValueError(_l("Enter the amount as whole đồng, digits only."))
+        self.data = int(text)
+
+
+def _amount_in_range(form: FlaskForm, field: AmountField) -> None:
+    if field.process_errors:
+        raise StopValidation()  # the field already says what is wrong
+    if field.data is None or not domain.MIN_AMOUNT <= field.data <= domain.MAX_AMOUNT_DONG:
+        raise StopValidation(
+            _l(
+                "The amount is %(min)s to %(max)s đồng.",
+                min=formats.number(domain.MIN_AMOUNT),
+                max=formats.number(domain.MAX_AMOUNT_DONG),
+            )
+        )
+
+
 class IntentForm(FlaskForm):  # type: ignore[misc]
-    amount = IntegerField(
+    amount = AmountField(
         _l("Amount (đồng)"),
-        validators=[
-            DataRequired(message=_l("Enter the amount in đồng.")),
-            NumberRange(
-                min=domain.MIN_AMOUNT,
-                max=domain.MAX_AMOUNT_DONG,
-                message=_l("The amount is %(min)s to %(max)s đồng."),
-            ),
-        ],
+        validators=[InputRequired(message=_l("Enter the amount in đồng.")), _amount_in_range],
     )
 
 
@@ -272,8 +293,9 @@ def create_intent(merchant_id: str) -> ResponseReturnValue:
         return _live(merchant, form, 422)
     user = web.current_user()
     assert user is not None
+    amount: int = form.amount.data  # validated: whole đồng within the bounds
     try:
-        intent = intents.create_intent(db.session(), merchant, amount=form.amount.data, by=user.id)
+        intent = intents.create_intent(db.session(), merchant, amount=amount, by=user.id)
     except ChopayError as exc:
         db.session().rollback()
         if _wants_json():
