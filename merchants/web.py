@@ -293,7 +293,8 @@ def create_intent(merchant_id: str) -> ResponseReturnValue:
         return _live(merchant, form, 422)
     user = web.current_user()
     assert user is not None
-    amount: int = form.amount.data  # validated: whole đồng within the bounds
+    amount = form.amount.data
+    assert amount is not None  # validated: whole đồng within the bounds
     try:
         intent = intents.create_intent(db.session(), merchant, amount=amount, by=user.id)
     except ChopayError as exc:
