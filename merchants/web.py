@@ -117,18 +117,29 @@ def _svg(payload: str, label: str) -> Markup:
     return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(label)}" ', 1))
 
 
+MAX_AMOUNT_CHARS = 32  # far beyond any amount; the range check says what is too large
+
+
+def parse_amount(text: str) -> int | None:
+    """Read an amount of whole đồng typed into the form: None when empty, ValueError unless ASCII digits."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_AMOUNT_CHARS:
+        raise ValueError(text)
+    return int(text)
+
+
 class AmountField(IntegerField):  # type: ignore[misc]
     """Whole đồng, digits only; anything else is refused with a message in the page's language."""
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        if not valuelist or not str(valuelist[0]).strip():
-            self.data = None
-            return
-        text = str(valuelist[0]).strip()
-        if not (text.isascii() and text.isdigit()) or len(text) > 16:
-            self.data = None
-            raise ValueError(_l("Enter the amount as whole đồng, digits only."))
-        self.data = int(text)
+        self.data = None
+        if valuelist:
+            try:
+                self.data = parse_amount(str(valuelist[0]))
+            except ValueError:
+                raise ValueError(_l("Enter the amount as whole đồng, digits only.")) from None
 
 
 def _amount_in_range(form: FlaskForm, field: AmountField) -> None:

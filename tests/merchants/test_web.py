@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chopay.config import Settings
 from chopay.crypto import data_keys
@@ -438,3 +440,37 @@ def test_shares_read_as_vietnamese_percentages() -> None:
     assert merchants_web.percent(0.5) == "50%"
     assert merchants_web.percent(0.4567) == "45,7%"
     assert merchants_web.percent(0.0) == "0%"
+
+
+@given(st.one_of(st.text(max_size=40), st.integers(min_value=0).map(str)))
+def test_an_amount_typed_is_whole_dong_in_ascii_digits_or_refused(text: str) -> None:
+    stripped = text.strip()
+    try:
+        amount = merchants_web.parse_amount(text)
+    except ValueError:
+        assert (
+            not (stripped.isascii() and stripped.isdigit()) or len(stripped) > merchants_web.MAX_AMOUNT_CHARS
+        )
+        return
+    if amount is None:
+        assert stripped == ""
+    else:
+        assert stripped.isascii()
+        assert stripped.isdigit()
+        assert amount == int(stripped)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=400))
+def test_every_bar_stands_on_the_axis_within_the_plot(counts: list[int]) -> None:
+    day = dt.date(2026, 1, 1)
+    days = [{"date": day + dt.timedelta(days=i), "count": c, "value": c} for i, c in enumerate(counts)]
+    drawn = merchants_web.chart(days)
+    plot = drawn.height - drawn.top - drawn.bottom
+    assert drawn.ticks[-1][1] >= max(counts)
+    for bar, count in zip(drawn.bars, counts, strict=True):
+        assert 0 <= bar.height <= plot + 1e-9
+        assert bar.y >= drawn.top - 1e-9
+        assert bar.y + bar.height == pytest.approx(drawn.top + plot)
+        assert drawn.left <= bar.x
+        assert bar.x + bar.width <= drawn.width + 1e-9
+        assert (bar.height > 0) == (count > 0)
