@@ -127,10 +127,14 @@ function vendorIntentForm() {
     document.getElementById("intent-amount").textContent = vnd(data.amount);
     const status = document.getElementById("intent-status");
     showIntentStatus(status, data);
+    const title = document.getElementById("intent-title");
+    title.textContent = dialog.dataset.titleOpen;
     dialog.dataset.intent = data.id;
     dialog.showModal();
-    stop = watchIntent(data.status_url, status, data.reference, (final) => {
-      if (paidStatuses.has(final.status)) holder.hidden = true;
+    stop = watchIntent(data.status_url, status, data.reference, () => {
+      // Paid, or no longer payable (expired, cancelled, paid too little): the QR is not shown again.
+      holder.hidden = true;
+      title.textContent = dialog.dataset.titleFinal;
     });
   });
 }
@@ -139,7 +143,7 @@ function vendorIntentPage() {
   const page = document.getElementById("intent-page");
   if (!page || page.dataset.final === "true") return;
   const holder = document.getElementById("intent-qr");
-  watchIntent(page.dataset.statusUrl, document.getElementById("intent-status"), null, (final) => {
+  watchIntent(page.dataset.statusUrl, document.getElementById("intent-status"), null, () => {
     if (holder) holder.hidden = true;
   });
 }

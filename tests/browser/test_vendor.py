@@ -147,6 +147,7 @@ def test_a_payment_appears_live_and_the_dynamic_qr_shows_paid(live, new_page):
     expect(screen.locator("#intent-status")).to_have_text("Đã thanh toán", timeout=2_000)
     assert time.monotonic() - started < 2.0
     expect(screen.locator("#intent-qr")).to_be_hidden()
+    expect(screen.locator("#intent-title")).to_have_text("Thanh toán")
     expect(page.locator("#today-total")).to_have_text("115.000\u00a0₫")
     assert page.evaluate("window.__notReloaded") is True, "the page was not reloaded"
     check_page(page, "vendor-intent-paid")
