@@ -56,6 +56,7 @@ from chopay.web.formats import LOCALE
 from merchants import domain
 from merchants.errors import MerchantNotFound
 from merchants.intake import events, statements
+from merchants.intake.models import Payment
 from merchants.models import Merchant, PaymentIntent
 from merchants.services import codes, intents, registry
 from qr import render_svg
@@ -222,7 +223,10 @@ def _live(merchant: Merchant, form: IntentForm, status: int = 200) -> ResponseRe
     day = _today()
     found = statements.statement(db.session(), merchant, day)
     payments = sorted(found["payments"], key=lambda p: (p.occurred_at, p.id), reverse=True)
-    last_id = max((p.id for p in payments), default=0)
+    # The stream starts after the newest payment of any day, so it replays nothing already past.
+    last_id = db.session().scalar(
+        sa.select(sa.func.max(Payment.id)).where(Payment.merchant_id == merchant.id)
+    )
     return (
         render_template(
             "merchants/live.html",
@@ -230,7 +234,7 @@ def _live(merchant: Merchant, form: IntentForm, status: int = 200) -> ResponseRe
             day=day,
             statement=found,
             payments=payments,
-            last_id=last_id,
+            last_id=last_id or 0,
             form=form,
             kinds=KIND_LABELS,
             labels=INTENT_LABELS,

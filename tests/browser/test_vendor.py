@@ -152,6 +152,11 @@ def test_a_payment_appears_live_and_the_dynamic_qr_shows_paid(live, new_page):
     assert page.evaluate("window.__notReloaded") is True, "the page was not reloaded"
     check_page(page, "vendor-intent-paid")
 
+    intent_page = page.evaluate("document.getElementById('intent-screen').dataset.intent")
+    page.goto(f"/m/{stall.public_id}/intents/{intent_page}")
+    expect(page.locator("#intent-status")).to_have_text("Đã thanh toán")
+    check_page(page, "vendor-intent-page")
+
 
 def test_a_vendor_signed_in_as_a_opening_b_s_page_gets_the_404_page(live, new_page):
     a, b = _vendor(live), _vendor(live)
@@ -173,6 +178,7 @@ def test_the_officer_reads_a_market_s_figures_and_chart(live, new_page):
     page = new_page()
     sign_in(page, live.token("officer", name="Phạm Thị Thử"))
     page.get_by_role("navigation").get_by_role("link", name="Các chợ").click()
+    check_page(page, "markets")
     page.get_by_role("link", name="Chợ Thử Nghiệm").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Chợ Thử Nghiệm")
     expect(page.locator("#per-day-chart rect.bar")).to_have_count(30)

@@ -183,10 +183,10 @@ def test_the_live_page_shows_today_s_payments_and_total_only(
     client: FlaskClient, stall: Merchant, page: Callable[..., FlaskClient]
 ) -> None:
     now = _now()
-    _pay(client, stall, "FT1", 50_000, at=now - dt.timedelta(minutes=1))
-    _pay(client, stall, "FT2", 1_250_000, at=now)
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    _pay(client, stall, "FT3", 7_000, at=start_of_day - dt.timedelta(minutes=1))  # yesterday
+    first = _pay(client, stall, "FT1", 50_000, at=now - dt.timedelta(minutes=1))
+    second = _pay(client, stall, "FT2", 1_250_000, at=now)
+    yesterday = _pay(client, stall, "FT3", 7_000, at=start_of_day - dt.timedelta(minutes=1))
     text = _text(page("merchant", stall).get(f"/m/{stall.public_id}"))
     assert "50.000\u00a0₫" in text
     assert "1.250.000\u00a0₫" in text
@@ -194,6 +194,10 @@ def test_the_live_page_shows_today_s_payments_and_total_only(
     assert re.search(r'id="today-total"[^>]*data-amount="1300000">1.300.000\u00a0₫<', text)
     assert re.search(r'id="today-count"[^>]*>2<', text)
     assert text.index("1.250.000") < text.index("50.000"), "newest first"
+    newest = max(p["id"] for p in (first, second, yesterday))
+    assert f'data-events="/m/{stall.public_id}/events?after={newest}"' in text, (
+        "the stream replays nothing past"
+    )
 
 
 def test_the_page_stream_replays_after_the_page_s_last_payment(
