@@ -427,7 +427,7 @@ def ranges(
     numbered = (
         sa.select(
             PayoutItem.id.label("id"),
-            ((sa.func.row_number().over(order_by=PayoutItem.id) - 1) / size).label("part"),
+            ((sa.func.row_number().over(order_by=PayoutItem.id) - 1) // size).label("part"),
         )
         .where(*where)
         .subquery()

@@ -420,3 +420,21 @@ def test_precheck_flags_dead_accounts_and_name_mismatches_before_approval(
     refused = client.post(f"/v1/batches/{batch_id}/precheck", headers=officer)
     assert_problem(refused, 409, "precheck_unsupported")
     assert "cannot pre-check" in refused.get_json()["detail"]
+
+
+def test_chunks_cover_the_unfinished_items_in_runs_of_the_chunk_size(
+    client: FlaskClient,
+    paying: Flask,
+    people: list[dict[str, Any]],
+    officer: dict[str, str],
+    approver: dict[str, str],
+    run_jobs: Callable[[], int],
+):
+    from disbursement.services import payouts
+
+    batch_id = _approved(client, officer, approver, run_jobs, [row(p) for p in people[:9]])
+    ids = [i.id for i in _items(paying, batch_id)]
+    with get_db(paying).read_session() as s:
+        parts = payouts.ranges(s, batch_id, 4)
+        assert payouts.ranges(s, batch_id, 4, expired_only=True) == []
+    assert parts == [(ids[0], ids[3]), (ids[4], ids[7]), (ids[8], ids[8])]
