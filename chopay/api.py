@@ -105,6 +105,31 @@ class ServerResponses(BasePlugin):
                 )
 
 
+QUERY_TEXT = r"^[^\x00-\x1f\x7f]*$"
+
+
+class QueryText(BasePlugin):
+    """State in the document that query strings hold no control character (400 ``invalid_character``).
+
+    The request pipeline refuses them before any schema runs; a free-text query parameter
+    (``?name=``) without a pattern of its own gets this one, so that clients and the contract
+    fuzzer know the rule.
+    """
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema") if isinstance(parameter, dict) else None
+                if parameter.get("in") != "query" or not isinstance(schema, dict):
+                    continue
+                if schema.get("type") == "string" and not {"pattern", "enum", "format"} & schema.keys():
+                    schema["pattern"] = QUERY_TEXT
+
+
 class SchemaRules(BasePlugin):
     """Add a marshmallow schema's ``OPENAPI_RULES`` (e.g. ``oneOf``) to its OpenAPI component.
 
@@ -300,7 +325,7 @@ def init_app(app: Flask) -> Api:
     app.config.update({k: v for k, v in openapi_config().items() if k not in app.config})
     app.url_map.converters["id"] = IdConverter
     api = Api(app)
-    for plugin in (SchemaRules(), ServerResponses()):
+    for plugin in (SchemaRules(), ServerResponses(), QueryText()):
         plugin.init_spec(api.spec)
         api.spec.plugins.append(plugin)
     api.register_converter(IdConverter, lambda c: {"type": "integer", "minimum": c.min, "maximum": c.max})

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, users_api
+from chopay import api, auth, db, errors, health, jobs, keyrotation, logs, metrics, ratelimit, users_api
 from chopay.config import Settings, from_env
 from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
@@ -40,6 +40,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     db.init_app(app, db.Database(settings.database_url))
     jobs.init_app(app, settings.redis_url if not settings.inline_jobs else None, settings.sweep_interval)
     health.init_app(app)
+    ratelimit.init_app(app, settings)
     auth.init_app(app)  # before api: authenticate before anything reads the request
     smorest = api.init_app(app)
     api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)

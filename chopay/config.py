@@ -37,6 +37,8 @@ class Settings:
     inline_jobs: bool = True
     approvals_required: int = 1
     max_upload_bytes: int = 256 * MIB
+    public_rate_limit: str = "60/minute"
+    proxy_hops: int = 0
     # The payout rail (payOS Payouts API); the defaults are `chopay fakebank serve`'s demo values.
     payout_url: str = "http://127.0.0.1:8100"
     payout_client_id: str = "fakebank-demo-client"
@@ -90,6 +92,10 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
         values["database_url"] = f"sqlite:///{(data_dir / 'chopay.db').resolve()}"
     if "inline_jobs" not in values:
         values["inline_jobs"] = not values.get("redis_url")
+    if "public_rate_limit" in values:
+        _rate_limit(values["public_rate_limit"])
+    if values.get("proxy_hops", 0) < 0:
+        raise ValueError("CHOPAY_PROXY_HOPS: the number of proxies cannot be negative")
     if values.get("approvals_required", 1) < 1:
         raise ValueError("CHOPAY_APPROVALS_REQUIRED: at least one approver is needed")
     if not 1 <= values.get("payout_chunk", 500) <= 1000:
@@ -97,6 +103,18 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
     if values.get("payout_concurrency", 4) < 1 or values.get("payout_max_attempts", 6) < 1:
         raise ValueError("CHOPAY_PAYOUT_CONCURRENCY and CHOPAY_PAYOUT_MAX_ATTEMPTS must be at least 1")
     return Settings(**values)
+
+
+def _rate_limit(value: str) -> None:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ValueError(
+            f"CHOPAY_PUBLIC_RATE_LIMIT: not a rate limit ({value!r}); "
+            "write it as N/second, N/minute or N/hour"
+        ) from None
 
 
 def _field_type(annotation: Any) -> type:
@@ -151,6 +169,17 @@ SETTINGS: list[tuple[str, str, str]] = [
         "CHOPAY_MAX_UPLOAD_BYTES",
         "268435456",
         "Largest payout batch or beneficiary file accepted by upload (CHOPAY_MAX_BODY_BYTES elsewhere).",
+    ),
+    (
+        "CHOPAY_PUBLIC_RATE_LIMIT",
+        "60/minute",
+        "Requests per client address to each public endpoint (N/second, N/minute or N/hour); 429 above it.",
+    ),
+    (
+        "CHOPAY_PROXY_HOPS",
+        "0",
+        "Reverse proxies in front of chopay whose X-Forwarded-For/-Proto are trusted; "
+        "0 when clients connect directly.",
     ),
     (
         "CHOPAY_PAYOUT_URL",

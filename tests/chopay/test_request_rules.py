@@ -60,6 +60,20 @@ def test_control_characters_in_the_query_are_a_400(client: FlaskClient, admin_he
     assert_problem(client.get(f"/v1/users?{query}", headers=admin_headers), 400, "invalid_character")
 
 
+def test_the_document_states_the_control_character_rule_for_every_free_text_query(client: FlaskClient):
+    document = client.get("/openapi.json").json
+    free_text = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter["in"] == "query" and schema.get("type") == "string":
+                    assert {"pattern", "enum", "format"} & schema.keys(), (method, path, parameter["name"])
+                    if schema.get("pattern") == r"^[^\x00-\x1f\x7f]*$":
+                        free_text.append(parameter["name"])
+    assert "name" in free_text  # /v1/beneficiaries?name=, a free-text search
+
+
 def test_the_order_is_auth_then_query_then_body(client: FlaskClient, admin_headers: Headers):
     resp = client.post("/v1/users?x=1", data="{", content_type="application/json", headers=admin_headers)
     assert_problem(resp, 400, "unknown_parameter")
