@@ -17,7 +17,7 @@ from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from chopay import auth, db
+from chopay import auth, db, ratelimit
 from chopay.crypto import data_keys
 from chopay.idempotency import OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, page
@@ -539,7 +539,8 @@ def request_precheck(batch_id: int) -> dict[str, Any]:
     return _batch_view(batch, detail=False)
 
 
-@receipts_blp.route("/<string(length=14):code>")
+@receipts_blp.route("/<string(minlength=12, maxlength=20):code>")
+@ratelimit.public
 @receipts_blp.response(200, schemas.ReceiptOut)
 def get_receipt(code: str) -> dict[str, Any]:
     """Check a payout receipt: the payment, and its ledger entry proven in the signed checkpoint."""

@@ -438,3 +438,10 @@ def test_chunks_cover_the_unfinished_items_in_runs_of_the_chunk_size(
         parts = payouts.ranges(s, batch_id, 4)
         assert payouts.ranges(s, batch_id, 4, expired_only=True) == []
     assert parts == [(ids[0], ids[3]), (ids[4], ids[7]), (ids[8], ids[8])]
+
+
+def test_receipts_are_rate_limited_per_client(make_app: Callable[..., Flask], settings: Any):
+    limited = make_app(public_rate_limit="2/minute").test_client()
+    answers = [limited.get("/v1/receipts/ABCD-EFGH-JKLM").status_code for _ in range(3)]
+    assert answers == [404, 404, 429]
+    assert_problem(limited.get("/v1/receipts/ABCD-EFGH-JKLM"), 429, "too_many_requests")
