@@ -539,9 +539,10 @@ def request_precheck(batch_id: int) -> dict[str, Any]:
     return _batch_view(batch, detail=False)
 
 
-@receipts_blp.route("/<string(minlength=12, maxlength=20):code>")
+@receipts_blp.route("/<receipt:code>")
 @ratelimit.public
 @receipts_blp.response(200, schemas.ReceiptOut)
+@receipts_blp.doc(security=[])
 def get_receipt(code: str) -> dict[str, Any]:
     """Check a payout receipt: the payment, and its ledger entry proven in the signed checkpoint."""
     return receipts.lookup(db.session(), data_keys(), code)

@@ -533,6 +533,8 @@ MAX_BACKOFF = 300.0
 RECEIPT_LENGTH = 12
 RECEIPT = re.compile(rf"[{REFERENCE_ALPHABET}]{{{RECEIPT_LENGTH}}}")
 """A receipt code: 12 characters of the reference alphabet (60 random bits), shown in groups of 4."""
+RECEIPT_PATH = re.compile(r"(?:[2-9A-HJ-NP-Za-hj-np-z]{4}-?){2}[2-9A-HJ-NP-Za-hj-np-z]{4}")
+"""A receipt code as a URL segment: either case, the dashes between groups optional."""
 
 
 def backoff(attempt: int, base: float, draw: float) -> float:
