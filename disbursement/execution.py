@@ -189,7 +189,6 @@ class _Run:
                 self.batch,
                 outcomes,
                 backoff=self.settings.payout_backoff,
-                max_attempts=self.settings.payout_max_attempts,
                 alert=alert,
             )
 

@@ -222,7 +222,6 @@ def record(
     outcomes: Iterable[tuple[Claimed, TransferResult]],
     *,
     backoff: float,
-    max_attempts: int,
     alert: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
     rng: random.Random | None = None,

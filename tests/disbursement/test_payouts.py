@@ -24,7 +24,7 @@ from disbursement import execution
 from disbursement.models import PayoutItem
 from payments.ledger import merkle
 from payments.ledger import services as ledger
-from payments.rails.base import TransferRequest, TransferResult
+from payments.rails.base import Outcome, TransferRequest, TransferResult
 from payments.rails.errors import ResponseLost, TransientRailError
 from tests.chopay.helpers import assert_problem
 from tests.disbursement.test_batches import PERIOD, row, upload_json
@@ -445,3 +445,33 @@ def test_receipts_are_rate_limited_per_client(make_app: Callable[..., Flask], se
     answers = [limited.get("/v1/receipts/ABCD-EFGH-JKLM").status_code for _ in range(3)]
     assert answers == [404, 404, 429]
     assert_problem(limited.get("/v1/receipts/ABCD-EFGH-JKLM"), 429, "too_many_requests")
+
+
+def test_an_outcome_recorded_by_one_worker_is_skipped_by_another(
+    client: FlaskClient,
+    paying: Flask,
+    people: list[dict[str, Any]],
+    officer: dict[str, str],
+    approver: dict[str, str],
+    run_jobs: Callable[[], int],
+):
+    """Two workers holding the same answer (a lease that expired mid-call): one write, one posting."""
+    from disbursement.services import payouts
+
+    batch_id = _approved(client, officer, approver, run_jobs, [row(p) for p in people[:3]])
+    database = get_db(paying)
+    with database.unit_of_work() as s:
+        payouts.start(s, batch_id)
+        state = payouts.batch_state(s, batch_id)
+        claimed = payouts.claim(s, batch_id, 0, 10**9, lease=60, limit=10)
+    assert state is not None
+    assert [c.attempts for c in claimed] == [1, 1, 1]
+    answers = [(c, TransferResult(c.reference, Outcome.SUCCEEDED, bank_txn_id=f"FT{c.id}")) for c in claimed]
+    with database.unit_of_work() as s:
+        first = payouts.record(s, state, answers, backoff=1.0)
+    with database.unit_of_work() as s:
+        second = payouts.record(s, state, answers, backoff=1.0)
+    assert (first.paid, first.skipped, second.paid, second.skipped) == (3, 0, 0, 3)
+    assert _balances(paying)[0] == 3 * 500_000
+    with database.unit_of_work() as s:  # nothing is claimable any more: all are final
+        assert payouts.claim(s, batch_id, 0, 10**9, lease=60, limit=10) == []
