@@ -475,3 +475,40 @@ def test_an_outcome_recorded_by_one_worker_is_skipped_by_another(
     assert _balances(paying)[0] == 3 * 500_000
     with database.unit_of_work() as s:  # nothing is claimable any more: all are final
         assert payouts.claim(s, batch_id, 0, 10**9, lease=60, limit=10) == []
+
+
+def _most_in_flight(app: Flask, rail_name: str, limit: int, callers: int = 6) -> int:
+    import dataclasses
+    import threading
+    import time
+
+    settings = dataclasses.replace(app.config["CHOPAY"], payout_concurrency=limit, payout_lease=5.0)
+    lock = threading.Lock()
+    active, most = [0], [0]
+
+    def work() -> None:
+        with app.app_context(), execution.in_flight(settings, rail_name):
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            time.sleep(0.05)
+            with lock:
+                active[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return most[0]
+
+
+def test_chunks_in_flight_per_rail_stay_within_the_limit_in_process(app: Flask):
+    assert _most_in_flight(app, "limit-in-process", 2) == 2
+
+
+def test_chunks_in_flight_per_rail_stay_within_the_limit_across_processes_on_redis(
+    make_app: Callable[..., Flask], redis_url: str
+):
+    shared = make_app(redis_url=redis_url, inline_jobs=False)
+    assert _most_in_flight(shared, "limit-redis", 3, callers=8) == 3
