@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import re
 import secrets
 import unicodedata
@@ -545,6 +546,21 @@ def backoff(attempt: int, base: float, draw: float) -> float:
     """
     step = min(MAX_BACKOFF, base * 2.0 ** max(0, attempt - 1))
     return step / 2 + step / 2 * draw
+
+
+def chunk_reference(references: Iterable[str]) -> str:
+    """Return the rail reference of a chunk: ``C`` and 15 characters derived from its set of items.
+
+    The same set always gives the same reference, so sending it again replays the chunk at the
+    rail (its idempotency key) instead of being refused as a key reused with another body.
+    """
+    digest = hashlib.sha256(",".join(sorted(references)).encode()).digest()
+    number = int.from_bytes(digest[:10], "big")
+    chars = []
+    for _ in range(REFERENCE_LENGTH - 1):
+        number, rest = divmod(number, len(REFERENCE_ALPHABET))
+        chars.append(REFERENCE_ALPHABET[rest])
+    return "C" + "".join(chars)
 
 
 def new_receipt_code() -> str:

@@ -7,9 +7,9 @@ id), which any number of ``chopay worker`` processes share. A chunk job loops ov
 1. **claim** (committed before any rail call): pending items become ``sending`` under a lease;
    items whose earlier attempt is unknown come back with an expired lease;
 2. **resolve** the unknown ones with the rail's status of their reference (one list call per
-   chunk the job itself sent, one status call per reference otherwise) before anything is
-   sent again; only a reference the rail has never seen is sent again (and the rail is
-   idempotent on it anyway);
+   chunk they were sent in, whose reference each item keeps; one status call per reference
+   the chunk's answer does not show) before anything is sent again; only a reference the
+   rail has never seen is sent again (and the rail is idempotent on it anyway);
 3. **send** the rest as one batch payout whose reference is derived from the set of item
    references, so that a re-send of the same set replays instead of failing;
 4. **record** each definite outcome together with its ledger posting, in one transaction per
@@ -34,7 +34,7 @@ lease, a finish that never ran.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import dataclasses
 import logging
 import random
 import threading
@@ -176,7 +176,6 @@ class _Run:
     keys: DataKeys
     rail: Rail
     batch: BatchState
-    sent_in: dict[int, str]  # item id -> the chunk reference this job sent it in
 
     def record(
         self, outcomes: Sequence[tuple[Claimed, TransferResult]], alert: dict[str, Any] | None = None
@@ -199,7 +198,6 @@ def send_chunk(batch_id: int, first_id: int, last_id: int) -> None:
     settings: Settings = app.config["CHOPAY"]
     database = get_db()
     the_rail = rail(app)
-    sent_in: dict[int, str] = {}
     deadline = time.monotonic() + max(60.0, settings.payout_lease * 5)
     while True:
         with database.read_session() as s:
@@ -212,7 +210,7 @@ def send_chunk(batch_id: int, first_id: int, last_id: int) -> None:
             return
         # A paused or cancelled batch sends nothing new; what was sent still resolves.
         sending_only = state.status != BatchStatus.RUNNING
-        run = _Run(database, settings, data_keys(), the_rail, state, sent_in)
+        run = _Run(database, settings, data_keys(), the_rail, state)
         with database.unit_of_work() as s:
             claimed = payouts.claim(
                 s,
@@ -242,30 +240,30 @@ def _step(run: _Run, claimed: list[Claimed]) -> None:
     """Resolve the unknown items among ``claimed``, then send the rest and those the rail never saw."""
     unknown = [c for c in claimed if c.unknown]
     fresh = [c for c in claimed if not c.unknown]
-    if unknown:
-        fresh += _resolve(run, unknown)
-    for start_at in range(0, len(fresh), run.rail.max_chunk):
-        _send(run, fresh[start_at : start_at + run.rail.max_chunk])
+    for part in (_resolve(run, unknown) if unknown else [], fresh):
+        for start_at in range(0, len(part), run.rail.max_chunk):
+            _send(run, part[start_at : start_at + run.rail.max_chunk])
 
 
 def _resolve(run: _Run, unknown: list[Claimed]) -> list[Claimed]:
     """Ask the rail about unknown items; record what it knows; return those it has no trace of."""
     by_chunk: dict[str | None, list[Claimed]] = {}
     for c in unknown:
-        by_chunk.setdefault(run.sent_in.get(c.id), []).append(c)
+        by_chunk.setdefault(c.chunk_ref, []).append(c)
     outcomes: list[tuple[Claimed, TransferResult]] = []
     resend: list[Claimed] = []
     for chunk_reference, group in by_chunk.items():
-        try:
-            found = _statuses(run.rail, [c.reference for c in group], chunk_reference)
-        except RailError as exc:
-            # Nothing learnt: the items stay unknown and are asked again after a backoff.
-            outcomes += [
-                (c, TransferResult(c.reference, Outcome.TRANSIENT, raw_code=exc.code)) for c in group
-            ]
-            continue
+        found = _from_chunk(run.rail, group, chunk_reference)
         for c in group:
-            result = found.get(c.reference)
+            if c.reference in found:
+                result: TransferResult | None = found[c.reference]
+            else:
+                try:
+                    result = run.rail.status(c.reference)
+                except RailError as exc:
+                    # Nothing learnt: this item stays unknown and is asked again after a backoff.
+                    outcomes.append((c, TransferResult(c.reference, Outcome.TRANSIENT, raw_code=exc.code)))
+                    continue
             if result is None:
                 if c.attempts >= run.settings.payout_max_attempts:
                     outcomes.append((c, payouts.fail_unreachable(c)))
@@ -278,36 +276,25 @@ def _resolve(run: _Run, unknown: list[Claimed]) -> list[Claimed]:
     run.record(outcomes)
     if resend:
         with run.database.unit_of_work() as s:
-            payouts.bump_attempts(s, [c.id for c in resend], lease=run.settings.payout_lease)
-        resend = [_counted(c) for c in resend]
+            reference = payouts.bump_attempts(s, resend, lease=run.settings.payout_lease)
+        resend = [
+            dataclasses.replace(c, attempts=c.attempts + 1, unknown=False, chunk_ref=reference)
+            for c in resend
+        ]
     return resend
 
 
-def _counted(c: Claimed) -> Claimed:
-    return Claimed(
-        c.id, c.reference, c.amount, c.bin, c.account_number, c.attempts + 1, False, c.rail_code, c.retry_of
-    )
-
-
-def _statuses(
-    the_rail: Rail, references: list[str], chunk_reference: str | None
-) -> dict[str, TransferResult | None]:
-    bulk: Callable[..., dict[str, TransferResult | None]] | None = getattr(the_rail, "statuses", None)
-    if bulk is not None:
-        return bulk(references, chunk_reference=chunk_reference)
-    return {ref: the_rail.status(ref, chunk_reference=chunk_reference) for ref in references}
-
-
-def chunk_reference(references: Sequence[str]) -> str:
-    """Return the rail reference of a chunk: ``C`` and 15 characters derived from its items' set."""
-    digest = hashlib.sha256(",".join(sorted(references)).encode()).digest()
-    number = int.from_bytes(digest[:10], "big")
-    alphabet = domain.REFERENCE_ALPHABET
-    chars = []
-    for _ in range(domain.REFERENCE_LENGTH - 1):
-        number, rest = divmod(number, len(alphabet))
-        chars.append(alphabet[rest])
-    return "C" + "".join(chars)
+def _from_chunk(
+    the_rail: Rail, group: list[Claimed], chunk_reference: str | None
+) -> dict[str, TransferResult]:
+    """Ask once about every item sent in one chunk (on rails that can); {} if it cannot say."""
+    bulk: Callable[..., dict[str, TransferResult]] | None = getattr(the_rail, "statuses", None)
+    if chunk_reference is None or bulk is None:
+        return {}
+    try:
+        return bulk([c.reference for c in group], chunk_reference=chunk_reference)
+    except RailError:
+        return {}  # each item is then asked alone
 
 
 def _send(run: _Run, part: list[Claimed]) -> None:
@@ -320,9 +307,8 @@ def _send(run: _Run, part: list[Claimed]) -> None:
         )
         for c in part
     ]
-    reference = chunk_reference([c.reference for c in part])
-    for c in part:
-        run.sent_in[c.id] = reference
+    # The same set as claimed (or bumped) gives the reference stored on its items.
+    reference = domain.chunk_reference([c.reference for c in part])
     alert = None
     try:
         results = run.rail.send(requests, chunk_reference=reference)

@@ -285,6 +285,7 @@ class PayoutItem(Base):
     ledger_transaction_id: Mapped[int | None] = mapped_column(_FK, sa.ForeignKey("ledger_transactions.id"))
     retry_of_id: Mapped[int | None] = mapped_column(_FK, sa.ForeignKey("payout_items.id"))
     precheck_code: Mapped[str | None] = mapped_column(sa.String(32))
+    chunk_ref: Mapped[str | None] = mapped_column(sa.String(domain.REFERENCE_LENGTH))
     paid_at: Mapped[dt.datetime | None]
     failed_at: Mapped[dt.datetime | None]
     created_at: Mapped[CreatedAt]

@@ -61,6 +61,7 @@ class Claimed:
     unknown: bool
     rail_code: str | None
     retry_of: str | None
+    chunk_ref: str | None  # the rail reference of the chunk it was (or is about to be) sent in
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def claim(
             PayoutItem.status,
             PayoutItem.rail_code,
             PayoutItem.retry_of_id,
+            PayoutItem.chunk_ref,
         )
         .where(PayoutItem.batch_id == batch_id, PayoutItem.id.between(first_id, last_id), ready)
         .order_by(PayoutItem.id)
@@ -131,6 +133,7 @@ def claim(
     fresh = [r.id for r in rows if r.status == ItemStatus.PENDING]
     unknown = [r.id for r in rows if r.status != ItemStatus.PENDING]
     until = now + dt.timedelta(seconds=lease)
+    fresh_chunk = domain.chunk_reference(r.reference for r in rows if r.status == ItemStatus.PENDING)
     if fresh:
         session.execute(
             sa.update(PayoutItem)
@@ -140,6 +143,7 @@ def claim(
                 attempts=PayoutItem.attempts + 1,
                 lease_until=until,
                 last_attempt_at=now,
+                chunk_ref=fresh_chunk,
                 updated_at=now,
             )
         )
@@ -159,6 +163,7 @@ def claim(
             unknown=r.status != ItemStatus.PENDING,
             rail_code=r.rail_code,
             retry_of=firsts.get(r.retry_of_id) if r.retry_of_id is not None else None,
+            chunk_ref=fresh_chunk if r.status == ItemStatus.PENDING else r.chunk_ref,
         )
         for r in rows
     ]
@@ -172,22 +177,23 @@ def _first_references(session: Session, ids: set[int]) -> dict[int, str]:
 
 
 def bump_attempts(
-    session: Session, ids: Sequence[int], *, lease: float, now: dt.datetime | None = None
-) -> None:
-    """Count a new send of items the rail has no trace of, under a fresh lease."""
-    if not ids:
-        return
+    session: Session, items: Sequence[Claimed], *, lease: float, now: dt.datetime | None = None
+) -> str:
+    """Count a new send of items the rail has no trace of, under a fresh lease; return its chunk reference."""
     now = now or utcnow()
+    reference = domain.chunk_reference(c.reference for c in items)
     session.execute(
         sa.update(PayoutItem)
-        .where(PayoutItem.id.in_(list(ids)), PayoutItem.status == ItemStatus.SENDING)
+        .where(PayoutItem.id.in_([c.id for c in items]), PayoutItem.status == ItemStatus.SENDING)
         .values(
             attempts=PayoutItem.attempts + 1,
             lease_until=now + dt.timedelta(seconds=lease),
             last_attempt_at=now,
+            chunk_ref=reference,
             updated_at=now,
         )
     )
+    return reference
 
 
 @dataclass

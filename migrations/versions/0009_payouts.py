@@ -6,7 +6,8 @@ Create Date: 2026-12-02 01:00:00.000000
 
 A running batch records when it started and finished, the size of the signed checkpoint that
 sealed it, the alert that paused it (insufficient funds at the source) and its pre-check's
-progress; an item records what the pre-check found about its destination.
+progress; an item records what the pre-check found about its destination, and the rail reference
+of the chunk it was last sent in (so that any worker can ask the rail about the whole chunk).
 """
 
 from collections.abc import Sequence
@@ -28,9 +29,11 @@ def upgrade() -> None:
     op.add_column("payout_batches", sa.Column("alert", sa.JSON(), nullable=True))
     op.add_column("payout_batches", sa.Column("precheck", sa.JSON(), nullable=True))
     op.add_column("payout_items", sa.Column("precheck_code", sa.String(length=32), nullable=True))
+    op.add_column("payout_items", sa.Column("chunk_ref", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("payout_items", "chunk_ref")
     op.drop_column("payout_items", "precheck_code")
     for column in ("precheck", "alert", "tree_size", "progress_at", "finished_at", "started_at"):
         op.drop_column("payout_batches", column)

@@ -159,27 +159,21 @@ class PayosRail:
                     return result_of(transaction)
         return None
 
-    def statuses(
-        self, references: Sequence[str], *, chunk_reference: str | None = None
-    ) -> dict[str, TransferResult | None]:
-        """Return what payOS knows of each reference: first from the chunk's payout, then one by one.
+    def statuses(self, references: Sequence[str], *, chunk_reference: str) -> dict[str, TransferResult]:
+        """Return what payOS knows of the references that the chunk ``chunk_reference`` carried.
 
-        One list call by the chunk's reference answers for every transfer that chunk carried;
-        only the references it does not show (never sent in that chunk) are asked alone.
+        One list call answers for every transfer of that chunk; a reference the answer does
+        not show was not in it (ask :meth:`status` about it alone).
         """
-        found: dict[str, TransferResult | None] = {}
-        if chunk_reference:
-            params = GetPayoutListParams(reference_id=chunk_reference, limit=100)
-            page = self._call(lambda: self.client.payouts.list(params), post=False)
-            wanted = set(references)
-            for payout in page.data:
-                for transaction in payout.transactions:
-                    if transaction.reference_id in wanted:
-                        found[transaction.reference_id] = result_of(transaction)
-        for reference in references:
-            if reference not in found:
-                found[reference] = self.status(reference)
-        return found
+        params = GetPayoutListParams(reference_id=chunk_reference, limit=100)
+        page = self._call(lambda: self.client.payouts.list(params), post=False)
+        wanted = set(references)
+        return {
+            transaction.reference_id: result_of(transaction)
+            for payout in page.data
+            for transaction in payout.transactions
+            if transaction.reference_id in wanted
+        }
 
     def get(self, payout_id: str) -> Payout:
         """Return one payout by its payOS id (for diagnostics)."""
