@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PKGS := chopay qr payments merchants disbursement
 
-.PHONY: run test lint typecheck bench mutation install clean
+.PHONY: run test lint typecheck bench mutation install clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench: $(TEST_STAMP)
 MUTATION_ARGS ?= -j 2
 mutation: $(TEST_STAMP)
 	$(BIN)/python -m tests.mutation $(or $(MODULES),--all) $(MUTATION_ARGS)
+
+## translations: collect the pages' strings into the catalogues (fill in vi's messages.po), compile them
+translations: $(TEST_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output -o chopay/translations/messages.pot chopay payments disbursement merchants
+	$(BIN)/pybabel update -i chopay/translations/messages.pot -d chopay/translations --no-fuzzy-matching --ignore-obsolete --width 110
+	$(BIN)/pybabel compile -d chopay/translations --statistics
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

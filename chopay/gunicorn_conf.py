@@ -112,6 +112,7 @@ def when_ready(server: Any) -> None:
         f"  API docs:      {base}/docs",
         f"  OpenAPI:       {base}/openapi.json",
         f"  readiness:     {base}/readyz",
+        f"  pages:         {base}/login (sign in with a token)",
     ]
     if token_file.exists():
         lines.append(
