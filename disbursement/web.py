@@ -6,6 +6,12 @@ which the page refreshes from ``/batches/{id}/progress.json`` (the same JSON as
 ``GET /v1/batches/{id}``, read with the page's session). Approvers approve, saying explicitly
 that the invalid rows are left out, or reject. Every write goes through the same services as
 the API's, with the same rules (maker-checker, control totals).
+
+Once approved, the same page follows the payout run to its end: a progress bar of the items
+done, counts and amounts per status, items per second and the time left, all from the polled
+JSON; officers, admins and approvers (the API's controllers) pause, resume or cancel it with
+CSRF-protected forms, and everyone who may read it downloads ``report.csv``, every item with its
+status, bank transaction id, reason and receipt code.
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ from chopay import db, web
 from chopay.crypto import data_keys
 from chopay.errors import ChopayError
 from disbursement import domain, schemas
-from disbursement.api import READERS, WRITERS, _batch_view
+from disbursement.api import CONTROLLERS, READERS, WRITERS, _batch_view
 from disbursement.domain import BatchStatus
-from disbursement.services import batches, programs, reports
+from disbursement.services import batches, controls, programs, reports
 
 bp = Blueprint("disbursement_web", __name__, template_folder="templates")
 NAV = [web.NavEntry("disbursement_web.batch_list", _l("Payout batches"), READERS)]
@@ -90,6 +96,27 @@ class ApproveForm(FlaskForm):  # type: ignore[misc]
 
 class RejectForm(FlaskForm):  # type: ignore[misc]
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=domain.MAX_REASON)])
+
+
+class ControlForm(FlaskForm):  # type: ignore[misc]
+    """Pause or resume: nothing to fill in but the CSRF token."""
+
+
+class CancelForm(FlaskForm):  # type: ignore[misc]
+    reason = StringField(
+        _l("Reason for cancelling"), validators=[DataRequired(), Length(max=domain.MAX_REASON)]
+    )
+
+
+RUN_STATUSES = {BatchStatus.APPROVED, BatchStatus.RUNNING, BatchStatus.PAUSED}
+ITEM_STATUSES = {
+    BatchStatus.APPROVED,
+    BatchStatus.RUNNING,
+    BatchStatus.PAUSED,
+    BatchStatus.COMPLETED,
+    BatchStatus.COMPLETED_WITH_FAILURES,
+    BatchStatus.CANCELLED,
+}
 
 
 def _list(form: UploadForm, status: int = 200, problem: str | None = None) -> ResponseReturnValue:
@@ -177,6 +204,11 @@ def _batch_json(batch_id: int) -> dict[str, Any]:
     view["final"] = view["status"] in FINAL
     view["status_label"] = str(STATUS_LABELS.get(view["status"], view["status"]))
     view["by_status"] = {r["status"]: r for r in view["report"]["by_status"]}
+    execution = view["report"]["execution"]
+    view["items_total"] = execution["done"] + execution["remaining"]
+    view["percent_done"] = (
+        round(100 * execution["done"] / view["items_total"]) if view["items_total"] else 0
+    )
     return view
 
 
@@ -210,6 +242,10 @@ def batch(batch_id: int) -> ResponseReturnValue:
         may_approve=may_approve,
         approve_form=ApproveForm(),
         reject_form=RejectForm(),
+        may_control=user.role in CONTROLLERS and view["status"] in RUN_STATUSES,
+        has_items=view["status"] in ITEM_STATUSES,
+        control_form=ControlForm(),
+        cancel_form=CancelForm(),
     )
 
 
@@ -275,5 +311,58 @@ def reject(batch_id: int) -> ResponseReturnValue:
     def act(user_id: int) -> None:
         batches.reject(db.session(), batch_id, user_id=user_id, reason=form.reason.data.strip())
         flash(_("Batch %(id)s was rejected.", id=batch_id), "ok")
+
+    return _decided(batch_id, act)
+
+
+@bp.get("/batches/<id:batch_id>/report.csv")
+@web.requires(*READERS)
+def report_csv(batch_id: int) -> ResponseReturnValue:
+    """Download every item of the batch as CSV, as ``GET /v1/batches/{id}/report.csv`` does."""
+    s = db.session()
+    batches.get(s, batch_id)
+    return Response(
+        stream_with_context(reports.report_csv(s, data_keys(), batch_id)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}-report.csv"'},
+    )
+
+
+@bp.post("/batches/<id:batch_id>/pause")
+@web.requires(*CONTROLLERS)
+def pause(batch_id: int) -> ResponseReturnValue:
+    """Pause a running batch: nothing new is sent; what is in flight still resolves."""
+
+    def act(_user_id: int) -> None:
+        controls.pause(db.session(), batch_id)
+        flash(_("Batch %(id)s is paused.", id=batch_id), "ok")
+
+    return _decided(batch_id, act)
+
+
+@bp.post("/batches/<id:batch_id>/resume")
+@web.requires(*CONTROLLERS)
+def resume(batch_id: int) -> ResponseReturnValue:
+    """Resume a paused batch."""
+
+    def act(_user_id: int) -> None:
+        controls.resume(db.session(), batch_id)
+        flash(_("Batch %(id)s is running again.", id=batch_id), "ok")
+
+    return _decided(batch_id, act)
+
+
+@bp.post("/batches/<id:batch_id>/cancel")
+@web.requires(*CONTROLLERS)
+def cancel(batch_id: int) -> ResponseReturnValue:
+    """Cancel an approved, running or paused batch, with a reason: unsent items are not sent."""
+    form = CancelForm()
+    if not form.validate():
+        flash(_("Give a reason for cancelling."), "error")
+        return redirect(url_for("disbursement_web.batch", batch_id=batch_id), code=303)
+
+    def act(user_id: int) -> None:
+        controls.cancel(db.session(), batch_id, user_id=user_id, reason=form.reason.data.strip())
+        flash(_("Batch %(id)s was cancelled.", id=batch_id), "ok")
 
     return _decided(batch_id, act)
