@@ -14,6 +14,9 @@ from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
 from disbursement import receipts_web
 from disbursement import web as disbursement_web
+from merchants import api as merchants_api
+from merchants import domain as merchants_domain
+from merchants import jobs as merchant_jobs
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
@@ -51,11 +54,15 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)
     api.register_pattern(app, smorest, "program", disbursement_domain.PROGRAM_CODE.pattern)
     api.register_pattern(app, smorest, "receipt", disbursement_domain.RECEIPT_PATH.pattern)
+    api.register_pattern(app, smorest, "merchant", merchants_domain.PUBLIC_ID_RE.pattern)
+    api.register_pattern(app, smorest, "intent", merchants_domain.INTENT_ID_RE.pattern)
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)
     smorest.register_blueprint(reconciliation_api.blp)
     for blueprint in disbursement_api.BLUEPRINTS:
+        smorest.register_blueprint(blueprint)
+    for blueprint in merchants_api.BLUEPRINTS:
         smorest.register_blueprint(blueprint)
 
     for sweep in [*ledger_jobs.sweeps(settings), *reconciliation_jobs.sweeps()]:
@@ -63,6 +70,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     for sweep in disbursement_jobs.SWEEPS:
         jobs.register_sweep(app, sweep)
     jobs.register_sweep(app, keyrotation.SWEEP)
+    for sweep in merchant_jobs.SWEEPS:
+        jobs.register_sweep(app, sweep)
 
     web.init_app(app)
     web.register_pages(app, web_views.bp)

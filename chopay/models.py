@@ -10,6 +10,7 @@ from chopay import idempotency, keyrotation, users
 from chopay.db import Base
 from chopay.web import sessions as web_sessions
 from disbursement import models as disbursement_models
+from merchants import models as merchant_models
 from payments.ledger import models as ledger_models
 from payments.reconciliation import models as reconciliation_models
 
@@ -20,6 +21,7 @@ MODEL_MODULES = (
     ledger_models,
     disbursement_models,
     reconciliation_models,
+    merchant_models,
     web_sessions,
 )
 

@@ -1,7 +1,7 @@
 """web sessions: the server side of the web pages' sign-in cookie
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 01:05:00
 
 A row per signed-in browser: the SHA-256 of the cookie's random session id, the user and the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -65,6 +65,8 @@ def test_the_document_states_the_control_character_rule_for_every_free_text_quer
     free_text = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
+            if not isinstance(operation, dict):  # the path item's own "parameters" list
+                continue
             for parameter in operation.get("parameters", []):
                 schema = parameter.get("schema", {})
                 if parameter["in"] == "query" and schema.get("type") == "string":
