@@ -206,9 +206,7 @@ def _batch_json(batch_id: int) -> dict[str, Any]:
     view["by_status"] = {r["status"]: r for r in view["report"]["by_status"]}
     execution = view["report"]["execution"]
     view["items_total"] = execution["done"] + execution["remaining"]
-    view["percent_done"] = (
-        round(100 * execution["done"] / view["items_total"]) if view["items_total"] else 0
-    )
+    view["percent_done"] = round(100 * execution["done"] / view["items_total"]) if view["items_total"] else 0
     return view
 
 
@@ -328,6 +326,11 @@ def report_csv(batch_id: int) -> ResponseReturnValue:
     )
 
 
+def _controlled(batch_id: int, action: Any) -> ResponseReturnValue:
+    batches.get(db.session(), batch_id)  # an unknown batch is the 404 page, not a message
+    return _decided(batch_id, action)
+
+
 @bp.post("/batches/<id:batch_id>/pause")
 @web.requires(*CONTROLLERS)
 def pause(batch_id: int) -> ResponseReturnValue:
@@ -337,7 +340,7 @@ def pause(batch_id: int) -> ResponseReturnValue:
         controls.pause(db.session(), batch_id)
         flash(_("Batch %(id)s is paused.", id=batch_id), "ok")
 
-    return _decided(batch_id, act)
+    return _controlled(batch_id, act)
 
 
 @bp.post("/batches/<id:batch_id>/resume")
@@ -349,7 +352,7 @@ def resume(batch_id: int) -> ResponseReturnValue:
         controls.resume(db.session(), batch_id)
         flash(_("Batch %(id)s is running again.", id=batch_id), "ok")
 
-    return _decided(batch_id, act)
+    return _controlled(batch_id, act)
 
 
 @bp.post("/batches/<id:batch_id>/cancel")
@@ -357,6 +360,7 @@ def resume(batch_id: int) -> ResponseReturnValue:
 def cancel(batch_id: int) -> ResponseReturnValue:
     """Cancel an approved, running or paused batch, with a reason: unsent items are not sent."""
     form = CancelForm()
+    batches.get(db.session(), batch_id)
     if not form.validate():
         flash(_("Give a reason for cancelling."), "error")
         return redirect(url_for("disbursement_web.batch", batch_id=batch_id), code=303)
@@ -365,4 +369,4 @@ def cancel(batch_id: int) -> ResponseReturnValue:
         controls.cancel(db.session(), batch_id, user_id=user_id, reason=form.reason.data.strip())
         flash(_("Batch %(id)s was cancelled.", id=batch_id), "ok")
 
-    return _decided(batch_id, act)
+    return _controlled(batch_id, act)
