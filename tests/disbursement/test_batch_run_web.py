@@ -150,7 +150,9 @@ def test_auditors_see_the_run_and_its_report_but_no_controls(
     page = _text(auditor.get(f"/batches/{batch_id}"))
     assert "Huỷ đợt" not in page
     assert re.search(rf'href="/batches/{batch_id}/report.csv"', page)
-    assert auditor.get(f"/batches/{batch_id}/report.csv").status_code == 200
+    report = auditor.get(f"/batches/{batch_id}/report.csv")
+    assert report.status_code == 200
+    assert len(report.get_data(as_text=True).splitlines()) == 6  # the header and five items
     token = csrf_token(auditor, f"/batches/{batch_id}")
     resp = auditor.post(f"/batches/{batch_id}/cancel", data={"csrf_token": token, "reason": "x"})
     assert resp.status_code == 404
