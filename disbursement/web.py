@@ -44,7 +44,7 @@ from chopay import db, web
 from chopay.crypto import data_keys
 from chopay.errors import ChopayError
 from disbursement import domain, schemas
-from disbursement.api import CONTROLLERS, READERS, WRITERS, _batch_view
+from disbursement.api import CONTROLLERS, READERS, WRITERS, _batch_view, report_download
 from disbursement.domain import BatchStatus
 from disbursement.services import batches, controls, programs, reports
 
@@ -317,13 +317,7 @@ def reject(batch_id: int) -> ResponseReturnValue:
 @web.requires(*READERS)
 def report_csv(batch_id: int) -> ResponseReturnValue:
     """Download every item of the batch as CSV, as ``GET /v1/batches/{id}/report.csv`` does."""
-    s = db.session()
-    batches.get(s, batch_id)
-    return Response(
-        stream_with_context(reports.report_csv(s, data_keys(), batch_id)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}-report.csv"'},
-    )
+    return report_download(batch_id)
 
 
 def _controlled(batch_id: int, action: Any) -> ResponseReturnValue:
