@@ -93,6 +93,20 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+IDLE_LIMIT = "10s"
+"""How long PostgreSQL lets a claiming or recording transaction sit idle before ending its session.
+
+These transactions are a few statements and never wait on the rail, so an idle one has lost its
+process: a worker killed with SIGKILL whose socket lives on in a forked child (rq's scheduler)
+would otherwise keep the claimed rows locked, and every other worker would skip them forever.
+"""
+
+
+def _bounded(session: Session) -> None:
+    if _postgres(session):
+        session.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_LIMIT}'"))
+
+
 def claim(
     session: Session,
     batch_id: int,
@@ -106,6 +120,7 @@ def claim(
 ) -> list[Claimed]:
     """Take the range's claimable items (pending ones unless ``unknown_only``) under a lease."""
     now = now or utcnow()
+    _bounded(session)
     expired = sa.and_(PayoutItem.status == ItemStatus.SENDING, PayoutItem.lease_until < now)
     ready = expired if unknown_only else sa.or_(PayoutItem.status == ItemStatus.PENDING, expired)
     stmt = (
@@ -245,6 +260,7 @@ def record(
     done = Recorded()
     if not pairs:
         return done
+    _bounded(session)
     still = _lock_sending(session, [c.id for c, _ in pairs])
     done.skipped = len(pairs) - sum(c.id in still for c, _ in pairs)
     pairs = [(c, r) for c, r in pairs if c.id in still]
