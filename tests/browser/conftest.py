@@ -94,7 +94,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 
 @pytest.fixture
-def paying_bank(live: Live, tmp_path: Path) -> Iterator[Any]:
+def bank_options() -> dict[str, Any]:
+    """Override (or parametrize) to configure the bank simulator of ``paying_bank``."""
+    return {}
+
+
+@pytest.fixture
+def paying_bank(live: Live, tmp_path: Path, bank_options: dict[str, Any]) -> Iterator[Any]:
     """Pay through the payOS protocol against the bank simulator, in process, while a test runs.
 
     Returns an httpx client into the simulator, for its admin endpoints.
@@ -106,7 +112,7 @@ def paying_bank(live: Live, tmp_path: Path) -> Iterator[Any]:
     from payments.rails.payos import PayosRail
     from tests.payments.rails.conftest import make_bank
 
-    bank = make_bank(tmp_path)
+    bank = make_bank(tmp_path, **bank_options)
     before = live.app.extensions.get(RAIL_EXTENSION)
     with httpx.Client(transport=httpx.WSGITransport(app=bank), base_url="http://fakebank") as http:
         live.app.extensions[RAIL_EXTENSION] = PayosRail(

@@ -8,81 +8,28 @@ code, tampered and not, so the browser and the offline verifier are seen to agre
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
-import time
 from typing import Any
 
-from flask.testing import FlaskClient
 from playwright.sync_api import expect
 
-from chopay.crypto import data_keys
-from chopay.db import get_db
-from disbursement.services import programs, registry
 from payments.ledger import merkle
 from tests.browser.conftest import Live, check_page
-from tests.disbursement.conftest import PROGRAM
-from tests.disbursement.helpers import person
-from tests.disbursement.test_batches import row
+from tests.browser.payouts import approved_batch, wait
 
 CODE = "TCBN"
 SERIALS = range(301, 304)
 
 
-def _bearer(live: Live, role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {live.token(role)}"}
-
-
 def _paid_receipt(live: Live) -> str:
     """Pay three fake people through the simulator and return a sealed receipt code."""
-    http: FlaskClient = live.app.test_client()
-    officer, admin, approver = (_bearer(live, r) for r in ("officer", "admin", "approver"))
-    made = http.post("/v1/programs", json={**PROGRAM, "code": CODE}, headers=officer)
-    assert made.status_code == 201, made.get_json()
-    funded = http.post(
-        f"/v1/programs/{CODE}/funding", json={"amount": 10_000_000, "reference": "QD-2026-12"}, headers=admin
-    )
-    assert funded.status_code == 201, funded.get_json()
-    people = [person(i) for i in SERIALS]
-    with get_db(live.app).unit_of_work() as s:
-        program = programs.get_program(s, CODE)
-        for values in people:
-            created = registry.create(
-                s,
-                data_keys(live.app),
-                {**values, "date_of_birth": dt.date.fromisoformat(values["date_of_birth"])},
-            )
-            programs.enrol(s, program, created.id, enrolled_from="2026-01")
-    rows = [row(p) for p in people]
-    body = {
-        "program": CODE,
-        "period": "2026-12",
-        "declared_count": 3,
-        "declared_total": 1_500_000,
-        "items": rows,
-    }
-    batch = http.post("/v1/batches", json=body, headers=officer)
-    assert batch.status_code == 202, batch.get_json()
-    url = batch.headers["Location"]
-    _wait(lambda: http.get(url, headers=officer).get_json()["status"], {"ready"})
-    approved = http.post(f"{url}/approve", json={"exclude_invalid": False}, headers=approver)
-    assert approved.status_code == 200, approved.get_json()
-    _wait(lambda: http.get(url, headers=officer).get_json()["status"], {"completed"})
-    report = http.get(f"{url}/report.csv", headers=officer).get_data(as_text=True)
-    code = next(csv.DictReader(io.StringIO(report)))["receipt_code"]
-    _wait(lambda: http.get(f"/v1/receipts/{code}").get_json()["sealed"], {True})
+    run = approved_batch(live, CODE, SERIALS)
+    run.wait({"completed"})
+    report = run.http.get(f"{run.url}/report.csv", headers=run.officer).get_data(as_text=True)
+    code: str = next(csv.DictReader(io.StringIO(report)))["receipt_code"]
+    wait(lambda: run.http.get(f"/v1/receipts/{code}").get_json()["sealed"], {True})
     return code
-
-
-def _wait(read: Any, wanted: set[Any], seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = read()
-        if value in wanted:
-            return value
-        assert time.monotonic() < deadline, f"still {value!r}"
-        time.sleep(0.2)
 
 
 def _vectors() -> list[dict[str, Any]]:

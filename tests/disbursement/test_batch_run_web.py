@@ -57,7 +57,7 @@ def test_the_officer_pauses_and_resumes_and_the_page_follows_the_run_to_its_end(
     app: Flask, officer_page: Client, batch_id: int, run_jobs: Callable[[], int], bank_client: Any
 ):
     page = _text(officer_page.get(f"/batches/{batch_id}"))
-    assert "Huỷ đợt" in page
+    assert "Hủy đợt" in page
     assert "Tạm dừng</button>" not in page
     assert 'id="items-done" max="5" value="0"' in page
     assert f'href="/batches/{batch_id}/report.csv"' in page
@@ -88,7 +88,7 @@ def test_the_officer_pauses_and_resumes_and_the_page_follows_the_run_to_its_end(
     page = _text(officer_page.get(f"/batches/{batch_id}"))
     assert 'id="items-done" max="5" value="5"' in page
     assert "data-poll=" not in page  # finished: nothing more to poll
-    assert "Huỷ đợt" not in page
+    assert "Hủy đợt" not in page
     assert "Tạm dừng</button>" not in page
     assert all(_moved(bank_client, i.reference) == 1 for i in _items(app, batch_id))
 
@@ -113,14 +113,14 @@ def test_cancelling_needs_a_reason_and_leaves_the_unsent_unpaid(
 ):
     resp = _post(officer_page, batch_id, "cancel", reason="  ")
     assert resp.status_code == 303
-    assert "Hãy nêu lý do huỷ." in _text(officer_page.get(f"/batches/{batch_id}"))
+    assert "Hãy nêu lý do hủy." in _text(officer_page.get(f"/batches/{batch_id}"))
     assert _status(officer_page, batch_id) == "approved"
 
     resp = _post(officer_page, batch_id, "cancel", reason="Sai danh sách kỳ 2026-11")
     assert resp.status_code == 303
     run_jobs()
     page = _text(officer_page.get(f"/batches/{batch_id}"))
-    assert f"Đợt {batch_id} đã bị huỷ." in page
+    assert f"Đợt {batch_id} đã bị hủy." in page
     assert "Sai danh sách kỳ 2026-11" in page
     assert _status(officer_page, batch_id) == "cancelled"
     assert {i.status for i in _items(app, batch_id)} == {"cancelled"}
@@ -148,7 +148,7 @@ def test_auditors_see_the_run_and_its_report_but_no_controls(
 ):
     auditor = sign_in(app.test_client(), make_token("auditor", name="Đỗ Văn Thử"))
     page = _text(auditor.get(f"/batches/{batch_id}"))
-    assert "Huỷ đợt" not in page
+    assert "Hủy đợt" not in page
     assert re.search(rf'href="/batches/{batch_id}/report.csv"', page)
     report = auditor.get(f"/batches/{batch_id}/report.csv")
     assert report.status_code == 200
