@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from disbursement.receipts_web import checkpoint_root
-from payments.ledger import merkle
+from payments.ledger import merkle, tree
 from tests.disbursement.test_payouts import _approved, _items, _rows
 
 
@@ -101,6 +101,18 @@ def test_an_unknown_or_mistyped_code_gets_the_friendly_404_page(client: FlaskCli
     answer = client.get("/r/ABCD-EFGH-JKLM/proof.json")
     assert answer.status_code == 404
     assert answer.get_json() == {"code": "receipt_not_found"}
+
+
+def test_a_payment_no_checkpoint_covers_yet_says_so_and_serves_no_proof(
+    client: FlaskClient, paid: list[Any], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(tree, "latest_checkpoint", lambda _session: None)  # as before the first one
+    page = _text(client.get(f"/r/{paid[0].receipt_code}"))
+    assert "Chưa kiểm tra được" in page
+    assert 'id="checkpoint-note"' not in page  # nothing for the script to check against
+    data = client.get(f"/r/{paid[0].receipt_code}/proof.json").get_json()
+    assert (data["leaf"], data["proof"], data["tree_size"]) == (None, None, None)
+    assert data["amount"] == paid[0].amount
 
 
 def test_the_receipt_page_speaks_english_on_request(client: FlaskClient, paid: list[Any]):
