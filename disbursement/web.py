@@ -67,6 +67,16 @@ STATUS_LABELS = {
     "paid": _l("paid"),
     "failed": _l("failed"),
 }
+ALERTS = {
+    "paused": _l("Paused by an operator."),
+    "insufficient_funds": _l(
+        "The payout source account cannot cover the next transfers; fund it and resume the batch."
+    ),
+    "authentication_failed": _l(
+        "The payout rail refused chopay's credentials; fix CHOPAY_PAYOUT_* and resume the batch."
+    ),
+}
+"""Why a run paused, by the alert's code, in the page's language (the API's message is English)."""
 FINAL = {
     BatchStatus.INVALID,
     BatchStatus.COMPLETED,
@@ -205,6 +215,8 @@ def _batch_json(batch_id: int) -> dict[str, Any]:
     view["status_label"] = str(STATUS_LABELS.get(view["status"], view["status"]))
     view["by_status"] = {r["status"]: r for r in view["report"]["by_status"]}
     execution = view["report"]["execution"]
+    alert = execution.get("alert") or {}
+    view["alert_text"] = str(ALERTS.get(alert.get("code"), alert.get("message") or "")) or None
     view["items_total"] = execution["done"] + execution["remaining"]
     view["percent_done"] = round(100 * execution["done"] / view["items_total"]) if view["items_total"] else 0
     return view

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -17,7 +19,7 @@ def test_a_run_short_of_funds_pauses_and_the_officer_resumes_it_to_the_end(live,
     sign_in(officer, live.token("officer", name="Lê Thị Thử"))
     officer.goto(f"/batches/{run.id}")
     expect(officer.locator("#batch-status")).to_have_text("tạm dừng")
-    expect(officer.locator("#run-alert")).not_to_be_empty()
+    expect(officer.locator("#run-alert")).to_have_text(re.compile("^Tài khoản nguồn chi trả không đủ tiền"))
     expect(officer.get_by_role("button", name="Tiếp tục")).to_be_visible()
     expect(officer.get_by_role("button", name="Hủy đợt")).to_be_visible()
     expect(officer.get_by_label("Lý do hủy")).to_be_visible()

@@ -75,6 +75,7 @@ def test_the_officer_pauses_and_resumes_and_the_page_follows_the_run_to_its_end(
     assert f"Đợt {batch_id} đã tạm dừng." in page
     assert "Tiếp tục</button>" in page
     assert "Lý do tạm dừng" in page
+    assert "Người vận hành đã tạm dừng." in page
 
     assert _post(officer_page, batch_id, "resume").status_code == 303
     assert _status(officer_page, batch_id) == "running"
