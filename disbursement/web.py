@@ -215,8 +215,9 @@ def _batch_json(batch_id: int) -> dict[str, Any]:
     view["status_label"] = str(STATUS_LABELS.get(view["status"], view["status"]))
     view["by_status"] = {r["status"]: r for r in view["report"]["by_status"]}
     execution = view["report"]["execution"]
-    alert = execution.get("alert") or {}
-    view["alert_text"] = str(ALERTS.get(alert.get("code"), alert.get("message") or "")) or None
+    alert: dict[str, Any] = execution.get("alert") or {}
+    known = ALERTS.get(str(alert.get("code")))
+    view["alert_text"] = str(known) if known is not None else alert.get("message")
     view["items_total"] = execution["done"] + execution["remaining"]
     view["percent_done"] = round(100 * execution["done"] / view["items_total"]) if view["items_total"] else 0
     return view
