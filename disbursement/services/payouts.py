@@ -26,10 +26,11 @@ record, and the ledger's batched post.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -102,11 +103,29 @@ would otherwise keep the claimed rows locked, and every other worker would skip 
 """
 
 
-def _bounded(session: Session) -> None:
-    if _postgres(session):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _idle_bounded(step: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Session, P], R]:
+    """Run ``step`` with IDLE_LIMIT in force, then restore the default for the rest of the transaction.
+
+    (The caller's transaction may go on: a test's, joined through savepoints, idles for longer.)
+    """
+
+    def bounded(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not _postgres(session):
+            return step(session, *args, **kwargs)
         session.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_LIMIT}'"))
+        result = step(session, *args, **kwargs)
+        session.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout TO DEFAULT"))
+        return result
+
+    functools.update_wrapper(bounded, step)
+    return bounded
 
 
+@_idle_bounded
 def claim(
     session: Session,
     batch_id: int,
@@ -120,7 +139,6 @@ def claim(
 ) -> list[Claimed]:
     """Take the range's claimable items (pending ones unless ``unknown_only``) under a lease."""
     now = now or utcnow()
-    _bounded(session)
     expired = sa.and_(PayoutItem.status == ItemStatus.SENDING, PayoutItem.lease_until < now)
     ready = expired if unknown_only else sa.or_(PayoutItem.status == ItemStatus.PENDING, expired)
     stmt = (
@@ -237,6 +255,7 @@ _ROW_KEYS = (
 )
 
 
+@_idle_bounded
 def record(
     session: Session,
     batch: BatchState,
@@ -260,7 +279,6 @@ def record(
     done = Recorded()
     if not pairs:
         return done
-    _bounded(session)
     still = _lock_sending(session, [c.id for c, _ in pairs])
     done.skipped = len(pairs) - sum(c.id in still for c, _ in pairs)
     pairs = [(c, r) for c, r in pairs if c.id in still]
