@@ -12,6 +12,7 @@ from chopay.web import views as web_views
 from disbursement import api as disbursement_api
 from disbursement import domain as disbursement_domain
 from disbursement import jobs as disbursement_jobs
+from disbursement import receipts_web
 from disbursement import web as disbursement_web
 from merchants import api as merchants_api
 from merchants import domain as merchants_domain
@@ -86,4 +87,5 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     web.register_pages(app, reconciliation_web.bp)
     web.register_pages(app, disbursement_web.bp, disbursement_web.NAV)
     web.register_pages(app, merchants_web.bp, merchants_web.NAV)
+    web.register_pages(app, receipts_web.bp)
     return app

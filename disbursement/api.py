@@ -521,6 +521,11 @@ def retry_failed(batch_id: int) -> dict[str, Any]:
 @batches_blp.response(200, {"type": "string"}, content_type="text/csv")
 def batch_report_csv(batch_id: int) -> Response:
     """Download every item of a batch as CSV: status, bank transaction id, reason, attempts, receipt."""
+    return report_download(batch_id)
+
+
+def report_download(batch_id: int) -> Response:
+    """Answer a batch's report.csv as a download (the API's and the batch page's)."""
     s = db.session()
     batches.get(s, batch_id)
     return Response(

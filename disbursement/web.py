@@ -6,6 +6,12 @@ which the page refreshes from ``/batches/{id}/progress.json`` (the same JSON as
 ``GET /v1/batches/{id}``, read with the page's session). Approvers approve, saying explicitly
 that the invalid rows are left out, or reject. Every write goes through the same services as
 the API's, with the same rules (maker-checker, control totals).
+
+Once approved, the same page follows the payout run to its end: a progress bar of the items
+done, counts and amounts per status, items per second and the time left, all from the polled
+JSON; officers, admins and approvers (the API's controllers) pause, resume or cancel it with
+CSRF-protected forms, and everyone who may read it downloads ``report.csv``, every item with its
+status, bank transaction id, reason and receipt code.
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ from chopay import db, web
 from chopay.crypto import data_keys
 from chopay.errors import ChopayError
 from disbursement import domain, schemas
-from disbursement.api import READERS, WRITERS, _batch_view
+from disbursement.api import CONTROLLERS, READERS, WRITERS, _batch_view, report_download
 from disbursement.domain import BatchStatus
-from disbursement.services import batches, programs, reports
+from disbursement.services import batches, controls, programs, reports
 
 bp = Blueprint("disbursement_web", __name__, template_folder="templates")
 NAV = [web.NavEntry("disbursement_web.batch_list", _l("Payout batches"), READERS)]
@@ -61,6 +67,16 @@ STATUS_LABELS = {
     "paid": _l("paid"),
     "failed": _l("failed"),
 }
+ALERTS = {
+    "paused": _l("Paused by an operator."),
+    "insufficient_funds": _l(
+        "The payout source account cannot cover the next transfers; fund it and resume the batch."
+    ),
+    "authentication_failed": _l(
+        "The payout rail refused chopay's credentials; fix CHOPAY_PAYOUT_* and resume the batch."
+    ),
+}
+"""Why a run paused, by the alert's code, in the page's language (the API's message is English)."""
 FINAL = {
     BatchStatus.INVALID,
     BatchStatus.COMPLETED,
@@ -90,6 +106,27 @@ class ApproveForm(FlaskForm):  # type: ignore[misc]
 
 class RejectForm(FlaskForm):  # type: ignore[misc]
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=domain.MAX_REASON)])
+
+
+class ControlForm(FlaskForm):  # type: ignore[misc]
+    """Pause or resume: nothing to fill in but the CSRF token."""
+
+
+class CancelForm(FlaskForm):  # type: ignore[misc]
+    reason = StringField(
+        _l("Reason for cancelling"), validators=[DataRequired(), Length(max=domain.MAX_REASON)]
+    )
+
+
+RUN_STATUSES = {BatchStatus.APPROVED, BatchStatus.RUNNING, BatchStatus.PAUSED}
+ITEM_STATUSES = {
+    BatchStatus.APPROVED,
+    BatchStatus.RUNNING,
+    BatchStatus.PAUSED,
+    BatchStatus.COMPLETED,
+    BatchStatus.COMPLETED_WITH_FAILURES,
+    BatchStatus.CANCELLED,
+}
 
 
 def _list(form: UploadForm, status: int = 200, problem: str | None = None) -> ResponseReturnValue:
@@ -177,6 +214,12 @@ def _batch_json(batch_id: int) -> dict[str, Any]:
     view["final"] = view["status"] in FINAL
     view["status_label"] = str(STATUS_LABELS.get(view["status"], view["status"]))
     view["by_status"] = {r["status"]: r for r in view["report"]["by_status"]}
+    execution = view["report"]["execution"]
+    alert: dict[str, Any] = execution.get("alert") or {}
+    known = ALERTS.get(str(alert.get("code")))
+    view["alert_text"] = str(known) if known is not None else alert.get("message")
+    view["items_total"] = execution["done"] + execution["remaining"]
+    view["percent_done"] = round(100 * execution["done"] / view["items_total"]) if view["items_total"] else 0
     return view
 
 
@@ -210,6 +253,10 @@ def batch(batch_id: int) -> ResponseReturnValue:
         may_approve=may_approve,
         approve_form=ApproveForm(),
         reject_form=RejectForm(),
+        may_control=user.role in CONTROLLERS and view["status"] in RUN_STATUSES,
+        has_items=view["status"] in ITEM_STATUSES,
+        control_form=ControlForm(),
+        cancel_form=CancelForm(),
     )
 
 
@@ -277,3 +324,56 @@ def reject(batch_id: int) -> ResponseReturnValue:
         flash(_("Batch %(id)s was rejected.", id=batch_id), "ok")
 
     return _decided(batch_id, act)
+
+
+@bp.get("/batches/<id:batch_id>/report.csv")
+@web.requires(*READERS)
+def report_csv(batch_id: int) -> ResponseReturnValue:
+    """Download every item of the batch as CSV, as ``GET /v1/batches/{id}/report.csv`` does."""
+    return report_download(batch_id)
+
+
+def _controlled(batch_id: int, action: Any) -> ResponseReturnValue:
+    batches.get(db.session(), batch_id)  # an unknown batch is the 404 page, not a message
+    return _decided(batch_id, action)
+
+
+@bp.post("/batches/<id:batch_id>/pause")
+@web.requires(*CONTROLLERS)
+def pause(batch_id: int) -> ResponseReturnValue:
+    """Pause a running batch: nothing new is sent; what is in flight still resolves."""
+
+    def act(_user_id: int) -> None:
+        controls.pause(db.session(), batch_id)
+        flash(_("Batch %(id)s is paused.", id=batch_id), "ok")
+
+    return _controlled(batch_id, act)
+
+
+@bp.post("/batches/<id:batch_id>/resume")
+@web.requires(*CONTROLLERS)
+def resume(batch_id: int) -> ResponseReturnValue:
+    """Resume a paused batch."""
+
+    def act(_user_id: int) -> None:
+        controls.resume(db.session(), batch_id)
+        flash(_("Batch %(id)s is running again.", id=batch_id), "ok")
+
+    return _controlled(batch_id, act)
+
+
+@bp.post("/batches/<id:batch_id>/cancel")
+@web.requires(*CONTROLLERS)
+def cancel(batch_id: int) -> ResponseReturnValue:
+    """Cancel an approved, running or paused batch, with a reason: unsent items are not sent."""
+    form = CancelForm()
+    batches.get(db.session(), batch_id)
+    if not form.validate():
+        flash(_("Give a reason for cancelling."), "error")
+        return redirect(url_for("disbursement_web.batch", batch_id=batch_id), code=303)
+
+    def act(user_id: int) -> None:
+        controls.cancel(db.session(), batch_id, user_id=user_id, reason=form.reason.data.strip())
+        flash(_("Batch %(id)s was cancelled.", id=batch_id), "ok")
+
+    return _controlled(batch_id, act)

@@ -43,12 +43,15 @@ function chopayFilters() {
 }
 
 // <section data-poll="url" data-poll-every="ms"> fetches url (JSON) and fills each
-// [data-field="a.b"] inside it with that value; [data-format="vnd"] shows money.
+// [data-field="a.b"] inside it with that value; [data-format="vnd"] shows money,
+// "number" a count, "rate" one decimal, "whole" a rounded number.
 const chopayMoney = new Intl.NumberFormat("vi-VN");
 function chopayFormat(value, format) {
   if (value === null || value === undefined) return "—";
   if (format === "vnd") return `${chopayMoney.format(value)}\u00a0₫`;
   if (format === "number") return chopayMoney.format(value);
+  if (format === "rate") return chopayMoney.format(Math.round(value * 10) / 10);
+  if (format === "whole") return chopayMoney.format(Math.round(value));
   return String(value);
 }
 function chopayPoll() {

@@ -93,6 +93,40 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     get_db(app).engine.dispose()
 
 
+@pytest.fixture
+def bank_options() -> dict[str, Any]:
+    """Override (or parametrize) to configure the bank simulator of ``paying_bank``."""
+    return {}
+
+
+@pytest.fixture
+def paying_bank(live: Live, tmp_path: Path, bank_options: dict[str, Any]) -> Iterator[Any]:
+    """Pay through the payOS protocol against the bank simulator, in process, while a test runs.
+
+    Returns an httpx client into the simulator, for its admin endpoints.
+    """
+    import httpx
+
+    from disbursement.execution import RAIL_EXTENSION
+    from payments.rails.fakebank import config as cfg
+    from payments.rails.payos import PayosRail
+    from tests.payments.rails.conftest import make_bank
+
+    bank = make_bank(tmp_path, **bank_options)
+    before = live.app.extensions.get(RAIL_EXTENSION)
+    with httpx.Client(transport=httpx.WSGITransport(app=bank), base_url="http://fakebank") as http:
+        live.app.extensions[RAIL_EXTENSION] = PayosRail(
+            base_url="http://fakebank",
+            client_id=cfg.DEMO_CLIENT_ID,
+            api_key=cfg.DEMO_API_KEY,
+            checksum_key=cfg.DEMO_CHECKSUM_KEY,
+            http_client=http,
+        )
+        yield http
+        live.app.extensions[RAIL_EXTENSION] = before
+    bank.extensions["fakebank"].engine.dispose()
+
+
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Launch Debian's Chromium once for this package's tests (closed before other tests run)."""

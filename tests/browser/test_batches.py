@@ -1,7 +1,10 @@
-"""The welfare officer and the approver in Chromium: upload, three bad rows, approval excluding them."""
+"""The welfare officer and the approver in Chromium: upload, three bad rows, approval excluding them,
+the run through the bank simulator to completion, and the payout report."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 from playwright.sync_api import expect
@@ -20,7 +23,9 @@ def _program(live) -> None:
         programs.fund(s, "TCXH", amount=10_000_000_000, reference="QD-2026-11", created_by=None)
 
 
-def test_upload_see_three_bad_rows_and_approve_without_them(live, new_page):
+def test_upload_see_three_bad_rows_approve_without_them_and_watch_the_run_complete(
+    live, new_page, paying_bank
+):
     _program(live)
     people = enrol_people(live.app)
     officer = new_page()
@@ -65,9 +70,22 @@ def test_upload_see_three_bad_rows_and_approve_without_them(live, new_page):
     expect(approver.locator(".flash.error")).to_contain_text("Không có gì thay đổi")
     approver.get_by_label(re.compile("Bỏ qua 3 dòng không hợp lệ")).check()
     approver.get_by_role("button", name="Duyệt").click()
-    expect(approver.locator("#batch-status")).to_have_text("đã duyệt")
     assert dialogs == ["Duyệt và bỏ qua 3 dòng không hợp lệ? Chỉ 5 dòng hợp lệ được chi trả."] * 2
-    pending = approver.locator("#by-status tr", has_text="đang chờ")
-    expect(pending).to_contain_text("5")
-    expect(pending).to_contain_text("2.500.000\u00a0₫")
-    check_page(approver, "batch-approved")
+
+    # The page follows the run through the simulator to its end, with no click.
+    expect(approver.locator("#batch-status")).to_have_text("hoàn tất", timeout=30_000)
+    paid = approver.locator("#by-status tr", has_text="đã chi trả")
+    expect(paid).to_contain_text("5")
+    expect(paid).to_contain_text("2.500.000\u00a0₫")
+    expect(approver.locator("#items-done")).to_have_attribute("value", "5")
+    expect(approver.get_by_role("button", name="Tạm dừng")).to_have_count(0)
+    check_page(approver, "batch-completed")
+    with approver.expect_download() as download:
+        approver.get_by_role("link", name="Tải báo cáo chi trả (CSV)").click()
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
+    assert [r["status"] for r in rows] == ["paid"] * 5
+    assert all(r["bank_txn_id"] and r["receipt_code"] for r in rows)
+    assert all(
+        paying_bank.get("/admin/transfers", params={"reference": r["reference"]}).json()["count"] == 1
+        for r in rows
+    )
