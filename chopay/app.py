@@ -16,6 +16,9 @@ from disbursement import web as disbursement_web
 from merchants import api as merchants_api
 from merchants import domain as merchants_domain
 from merchants import jobs as merchant_jobs
+from merchants.intake import api as intake_api
+from merchants.intake import connectors as intake_connectors
+from merchants.intake import events as intake_events
 from payments.ledger import api as ledger_api
 from payments.ledger import domain as ledger_domain
 from payments.ledger import jobs as ledger_jobs
@@ -61,6 +64,10 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     for blueprint in disbursement_api.BLUEPRINTS:
         smorest.register_blueprint(blueprint)
     for blueprint in merchants_api.BLUEPRINTS:
+        smorest.register_blueprint(blueprint)
+    intake_connectors.init_app(app, settings.bank_connectors)
+    intake_events.init_app(app, settings.redis_url, settings.events_max_streams or settings.web_threads // 2)
+    for blueprint in intake_api.BLUEPRINTS:
         smorest.register_blueprint(blueprint)
 
     for sweep in [*ledger_jobs.sweeps(settings), *reconciliation_jobs.sweeps()]:

@@ -44,6 +44,14 @@ class Settings:
     payout_client_id: str = "fakebank-demo-client"
     payout_api_key: str = "fakebank-demo-api-key"
     payout_checksum_key: str = "fakebank-demo-checksum-key"
+    # Bank-notification connectors declared here rather than with `chopay connectors add`.
+    bank_connectors: str = ""
+    # Live payment events: `chopay events` (gunicorn, gevent workers) serves the streams.
+    events_bind: str = "127.0.0.1:8001"
+    events_workers: int = 1
+    events_connections: int = 2000
+    events_max_streams: int = 0
+    events_stream_seconds: float = 1800.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -183,5 +191,32 @@ SETTINGS: list[tuple[str, str, str]] = [
         "CHOPAY_PAYOUT_CHECKSUM_KEY",
         "fakebank-demo-checksum-key",
         "payOS payout channel checksum key: signs requests, verifies answers.",
+    ),
+    (
+        "CHOPAY_BANK_CONNECTORS",
+        "(empty)",
+        "Bank-notification connectors: `NAME=FORMAT[/BIN]:SECRET[,SECRET...]`, separated by `;` or "
+        "spaces; FORMAT is chopay, sepay or payos; several secrets are all live (rotation).",
+    ),
+    (
+        "CHOPAY_EVENTS_BIND",
+        "127.0.0.1:8001",
+        "Address `chopay events` (the live payment streams) listens on.",
+    ),
+    ("CHOPAY_EVENTS_WORKERS", "1", "gevent worker processes of `chopay events`."),
+    (
+        "CHOPAY_EVENTS_CONNECTIONS",
+        "2000",
+        "Open connections (streams) each `chopay events` worker holds at most.",
+    ),
+    (
+        "CHOPAY_EVENTS_MAX_STREAMS",
+        "0 (half of CHOPAY_WEB_THREADS; CHOPAY_EVENTS_CONNECTIONS under `chopay events`)",
+        "Event streams one process serves at once; beyond, 503 `streams_exhausted`.",
+    ),
+    (
+        "CHOPAY_EVENTS_STREAM_SECONDS",
+        "1800",
+        "An event stream ends after this long; the client reconnects with Last-Event-ID.",
     ),
 ]

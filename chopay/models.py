@@ -11,6 +11,7 @@ from chopay.db import Base
 from chopay.web import sessions as web_sessions
 from disbursement import models as disbursement_models
 from merchants import models as merchant_models
+from merchants.intake import models as intake_models
 from payments.ledger import models as ledger_models
 from payments.reconciliation import models as reconciliation_models
 
@@ -23,6 +24,7 @@ MODEL_MODULES = (
     reconciliation_models,
     merchant_models,
     web_sessions,
+    intake_models,
 )
 
 metadata = Base.metadata

@@ -18,6 +18,7 @@ def main() -> None:
 def _register() -> None:
     """Attach every command group to ``main``."""
     from chopay.cli import keys, ledger, qr, service, users
+    from merchants.intake.cli import connectors, events
     from payments.rails.fakebank.cli import fakebank
     from payments.reconciliation.cli import reconcile
 
@@ -32,6 +33,8 @@ def _register() -> None:
         qr.qr,
         fakebank,
         reconcile,
+        connectors,
+        events,
     ):
         main.add_command(command)
 
