@@ -52,6 +52,11 @@ class Settings:
     events_connections: int = 2000
     events_max_streams: int = 0
     events_stream_seconds: float = 1800.0
+    payout_chunk: int = 500
+    payout_concurrency: int = 4
+    payout_max_attempts: int = 6
+    payout_lease: float = 60.0
+    payout_backoff: float = 1.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,6 +106,10 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
         raise ValueError("CHOPAY_PROXY_HOPS: the number of proxies cannot be negative")
     if values.get("approvals_required", 1) < 1:
         raise ValueError("CHOPAY_APPROVALS_REQUIRED: at least one approver is needed")
+    if not 1 <= values.get("payout_chunk", 500) <= 1000:
+        raise ValueError("CHOPAY_PAYOUT_CHUNK: a chunk holds 1 to 1000 items (the payOS batch limit)")
+    if values.get("payout_concurrency", 4) < 1 or values.get("payout_max_attempts", 6) < 1:
+        raise ValueError("CHOPAY_PAYOUT_CONCURRENCY and CHOPAY_PAYOUT_MAX_ATTEMPTS must be at least 1")
     return Settings(**values)
 
 
@@ -218,5 +227,26 @@ SETTINGS: list[tuple[str, str, str]] = [
         "CHOPAY_EVENTS_STREAM_SECONDS",
         "1800",
         "An event stream ends after this long; the client reconnects with Last-Event-ID.",
+    ),
+    ("CHOPAY_PAYOUT_CHUNK", "500", "Payout items per chunk: one rq job and one batch payout at the rail."),
+    (
+        "CHOPAY_PAYOUT_CONCURRENCY",
+        "4",
+        "Chunks in flight at once per payout rail, across all workers (a Redis semaphore with Redis).",
+    ),
+    (
+        "CHOPAY_PAYOUT_MAX_ATTEMPTS",
+        "6",
+        "Sends of one item after transient rail errors before it fails with the last reason.",
+    ),
+    (
+        "CHOPAY_PAYOUT_LEASE",
+        "60",
+        "Seconds an item stays claimed by a send; after that the sweep asks the rail and resumes it.",
+    ),
+    (
+        "CHOPAY_PAYOUT_BACKOFF",
+        "1",
+        "First retry delay in seconds after a transient error (doubles, jittered).",
     ),
 ]

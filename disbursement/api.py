@@ -17,14 +17,14 @@ from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from chopay import auth, db
+from chopay import auth, db, ratelimit
 from chopay.crypto import data_keys
 from chopay.idempotency import OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, page
-from disbursement import domain, schemas
+from disbursement import domain, execution, precheck, receipts, schemas
 from disbursement.errors import BeneficiaryNotFound, InvalidInput, UnsupportedUpload
 from disbursement.models import Batch, Enrolment, Funding, Program
-from disbursement.services import batches, imports, programs, registry, reports
+from disbursement.services import batches, controls, imports, programs, registry, reports
 from payments.ledger.domain import public_id
 
 READERS = ("officer", "admin", "approver", "auditor")
@@ -35,7 +35,11 @@ beneficiaries_blp = Blueprint(
     "beneficiaries", __name__, url_prefix="/v1/beneficiaries", description="The beneficiary registry."
 )
 batches_blp = Blueprint("batches", __name__, url_prefix="/v1/batches", description="Payout batches.")
-BLUEPRINTS = (programs_blp, beneficiaries_blp, batches_blp)
+receipts_blp = Blueprint(
+    "receipts", __name__, url_prefix="/v1/receipts", description="Payout receipts anyone can check."
+)
+BLUEPRINTS = (programs_blp, beneficiaries_blp, batches_blp, receipts_blp)
+CONTROLLERS = ("officer", "admin", "approver")
 
 
 def _load(schema: ma.Schema, data: Any, location: str) -> dict[str, Any]:
@@ -473,3 +477,72 @@ def reject(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
     """Reject a batch awaiting approval, with a reason; its people can be put in another batch."""
     batch = batches.reject(db.session(), batch_id, user_id=auth.current_user().id, reason=data["reason"])
     return _batch_view(batch, detail=True)
+
+
+@batches_blp.route("/<id:batch_id>/pause", methods=["POST"])
+@auth.roles(*CONTROLLERS)
+@batches_blp.response(200, schemas.BatchOut)
+def pause(batch_id: int) -> dict[str, Any]:
+    """Pause a running batch: nothing new is sent; what is in flight still resolves."""
+    return _batch_view(controls.pause(db.session(), batch_id), detail=True)
+
+
+@batches_blp.route("/<id:batch_id>/resume", methods=["POST"])
+@auth.roles(*CONTROLLERS)
+@batches_blp.response(200, schemas.BatchOut)
+def resume(batch_id: int) -> dict[str, Any]:
+    """Resume a paused batch (after funding the source account, for example)."""
+    return _batch_view(controls.resume(db.session(), batch_id), detail=True)
+
+
+@batches_blp.route("/<id:batch_id>/cancel", methods=["POST"])
+@auth.roles(*CONTROLLERS)
+@batches_blp.arguments(schemas.CancelIn)
+@batches_blp.response(200, schemas.BatchOut)
+def cancel(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
+    """Cancel an approved, running or paused batch: unsent items are cancelled, sent ones resolve."""
+    batch = controls.cancel(db.session(), batch_id, user_id=auth.current_user().id, reason=data["reason"])
+    return _batch_view(batch, detail=True)
+
+
+@batches_blp.route("/<id:batch_id>/retry-failed", methods=["POST"])
+@auth.roles(*CONTROLLERS)
+@idempotent
+@batches_blp.response(202, schemas.RetryOut)
+@batches_blp.doc(parameters=[OPENAPI_PARAMETER])
+def retry_failed(batch_id: int) -> dict[str, Any]:
+    """Send again the failed items that can now succeed, each with a new reference linked to the first."""
+    done = controls.retry_failed(db.session(), batch_id)
+    return {**done, "batch": _batch_view(done["batch"], detail=False)}
+
+
+@batches_blp.route("/<id:batch_id>/report.csv")
+@auth.roles(*READERS)
+@batches_blp.response(200, {"type": "string"}, content_type="text/csv")
+def batch_report_csv(batch_id: int) -> Response:
+    """Download every item of a batch as CSV: status, bank transaction id, reason, attempts, receipt."""
+    s = db.session()
+    batches.get(s, batch_id)
+    return Response(
+        stream_with_context(reports.report_csv(s, data_keys(), batch_id)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}-report.csv"'},
+    )
+
+
+@batches_blp.route("/<id:batch_id>/precheck", methods=["POST"])
+@auth.roles(*CONTROLLERS)
+@batches_blp.response(202, schemas.BatchOut)
+def request_precheck(batch_id: int) -> dict[str, Any]:
+    """Pre-check a ready batch's destinations (closed, dormant, frozen, name mismatch) in the background."""
+    batch = precheck.request(db.session(), batch_id, execution.rail())
+    return _batch_view(batch, detail=False)
+
+
+@receipts_blp.route("/<receipt:code>")
+@ratelimit.public
+@receipts_blp.response(200, schemas.ReceiptOut)
+@receipts_blp.doc(security=[])
+def get_receipt(code: str) -> dict[str, Any]:
+    """Check a payout receipt: the payment, and its ledger entry proven in the signed checkpoint."""
+    return receipts.lookup(db.session(), data_keys(), code)

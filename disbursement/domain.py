@@ -22,9 +22,11 @@ always lost its leading zero: that is reported as such, never repaired by guessi
 
 **Items.** ``pending -> sending -> paid | failed``; ``pending -> cancelled`` when its batch is
 rejected or cancelled; ``sending -> sending`` when an attempt's outcome is unknown and it is
-tried again after asking the rail. An item holds its **entitlement key** (program, beneficiary,
-period) while it is pending, sending or paid; a cancelled item, or one failed for good, gives
-it up (see ``disbursement.models.PayoutItem.entitled``).
+tried again after asking the rail; ``sending -> pending`` only when the rail said that nothing
+was executed (insufficient funds at the source: the batch pauses until it is funded). An
+item holds its **entitlement key** (program, beneficiary, period) while it is pending, sending
+or paid; a cancelled item, or one failed for good, gives it up (see
+``disbursement.models.PayoutItem.entitled``).
 
 **References.** A payout item's reference is the bank rail's idempotency key and is written in
 bank statements, so it is short, upper-case alphanumeric and unambiguous: ``P`` and 15
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import re
 import secrets
 import unicodedata
@@ -449,7 +452,7 @@ class ItemStatus(enum.StrEnum):
 I = ItemStatus  # noqa: E741
 ITEM_TRANSITIONS: Mapping[ItemStatus, frozenset[ItemStatus]] = {
     I.PENDING: frozenset({I.SENDING, I.CANCELLED}),
-    I.SENDING: frozenset({I.SENDING, I.PAID, I.FAILED}),
+    I.SENDING: frozenset({I.SENDING, I.PAID, I.FAILED, I.PENDING}),
     I.PAID: frozenset(),
     I.FAILED: frozenset(),
     I.CANCELLED: frozenset(),
@@ -512,3 +515,65 @@ def funding_account(code: str) -> str:
 def benefits_account(code: str) -> str:
     """Return the ledger account of the benefits a program has paid (expense)."""
     return f"program:{code}:benefits"
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution: failure reasons, retries, receipts
+
+RAIL_UNAVAILABLE = "rail_unavailable"
+"""The reason of an item that met only transient rail errors until its attempts ran out."""
+RETURNED = "returned"
+"""The reason of an item the receiving bank paid and then returned (REVERSED)."""
+DESTINATION_REASONS = frozenset(
+    {"account_closed", "account_not_found", "account_frozen", "name_mismatch", RETURNED}
+)
+"""Failures that a corrected destination can cure: re-sent only if the registry's changed."""
+RETRY_ANYWAY_REASONS = frozenset({RAIL_UNAVAILABLE})
+"""Failures that may succeed on a later try whatever the destination."""
+MAX_BACKOFF = 300.0
+RECEIPT_LENGTH = 12
+RECEIPT = re.compile(rf"[{REFERENCE_ALPHABET}]{{{RECEIPT_LENGTH}}}")
+"""A receipt code: 12 characters of the reference alphabet (60 random bits), shown in groups of 4."""
+RECEIPT_PATH = re.compile(r"(?:[2-9A-HJ-NP-Za-hj-np-z]{4}-?){2}[2-9A-HJ-NP-Za-hj-np-z]{4}")
+"""A receipt code as a URL segment: either case, the dashes between groups optional."""
+
+
+def backoff(attempt: int, base: float, draw: float) -> float:
+    """Return the delay before try ``attempt + 1``: ``base * 2**(attempt-1)``, capped, jittered.
+
+    ``draw`` is a uniform number in [0, 1); the delay is between half and all of the
+    exponential step ("equal jitter"), so workers that failed together do not retry together.
+    """
+    step = min(MAX_BACKOFF, base * 2.0 ** max(0, attempt - 1))
+    return step / 2 + step / 2 * draw
+
+
+def chunk_reference(references: Iterable[str]) -> str:
+    """Return the rail reference of a chunk: ``C`` and 15 characters derived from its set of items.
+
+    The same set always gives the same reference, so sending it again replays the chunk at the
+    rail (its idempotency key) instead of being refused as a key reused with another body.
+    """
+    digest = hashlib.sha256(",".join(sorted(references)).encode()).digest()
+    number = int.from_bytes(digest[:10], "big")
+    chars = []
+    for _ in range(REFERENCE_LENGTH - 1):
+        number, rest = divmod(number, len(REFERENCE_ALPHABET))
+        chars.append(REFERENCE_ALPHABET[rest])
+    return "C" + "".join(chars)
+
+
+def new_receipt_code() -> str:
+    """Return a fresh receipt code (12 characters without ambiguous ones)."""
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(RECEIPT_LENGTH))
+
+
+def format_receipt(code: str) -> str:
+    """Return a receipt code as people read it: ``ABCD-EFGH-JKLM``."""
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def parse_receipt(text: str) -> str | None:
+    """Return the receipt code ``text`` names (any case, dashes and spaces ignored), or None."""
+    cleaned = re.sub(r"[\s-]", "", text).upper()
+    return cleaned if RECEIPT.fullmatch(cleaned) else None

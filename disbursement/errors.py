@@ -20,7 +20,11 @@ Exception tree::
     ├── EnrolmentOverlap         409  enrolment_overlaps: the beneficiary is enrolled then already
     ├── FundingConflict          409  funding_reference_reused: same reference, other amount
     ├── BatchNotFound            404  batch_not_found
-    ├── BatchStateConflict       409  batch_not_ready | batch_already_approved | illegal_transition
+    ├── BatchStateConflict       409  batch_not_ready | batch_already_approved | illegal_transition |
+    │                                 batch_state_invalid (pause, resume, cancel, retry-failed) |
+    │                                 nothing_to_retry
+    ├── PrecheckUnsupported      409  precheck_unsupported: the payout rail offers no holder lookup
+    ├── ReceiptNotFound          404  receipt_not_found
     ├── ApprovalRefused          403  approver_is_creator (maker-checker)
     ├── ApprovalConflict         409  already_approved_by_you | invalid_rows_not_excluded |
     │                                 budget_insufficient
@@ -82,6 +86,14 @@ class BatchNotFound(DisbursementError, NotFound):
 
 class BatchStateConflict(DisbursementError, Conflict):
     code = "illegal_transition"
+
+
+class PrecheckUnsupported(DisbursementError, Conflict):
+    code = "precheck_unsupported"
+
+
+class ReceiptNotFound(DisbursementError, NotFound):
+    code = "receipt_not_found"
 
 
 class ApprovalRefused(DisbursementError, Forbidden):

@@ -155,4 +155,4 @@ def resume_validations() -> None:
         jobs.enqueue(VALIDATE, batch_id)
 
 
-SWEEPS = (jobs.Sweep(RESUME),)
+SWEEPS = (jobs.Sweep(RESUME), jobs.Sweep("disbursement.execution.resume_payouts", "payouts"))

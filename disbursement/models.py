@@ -199,6 +199,13 @@ class Batch(Base):
     cancelled_at: Mapped[dt.datetime | None]
     cancelled_by: Mapped[int | None]
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(domain.MAX_REASON))
+    # Execution (disbursement.execution): when it ran, the checkpoint that sealed it, why it paused.
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    progress_at: Mapped[dt.datetime | None]
+    tree_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    alert: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    precheck: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     __table_args__ = (
         sa.CheckConstraint(_in("status", domain.BatchStatus), name="status_known"),
@@ -277,6 +284,8 @@ class PayoutItem(Base):
     receipt_code: Mapped[str | None] = mapped_column(sa.String(32))
     ledger_transaction_id: Mapped[int | None] = mapped_column(_FK, sa.ForeignKey("ledger_transactions.id"))
     retry_of_id: Mapped[int | None] = mapped_column(_FK, sa.ForeignKey("payout_items.id"))
+    precheck_code: Mapped[str | None] = mapped_column(sa.String(32))
+    chunk_ref: Mapped[str | None] = mapped_column(sa.String(domain.REFERENCE_LENGTH))
     paid_at: Mapped[dt.datetime | None]
     failed_at: Mapped[dt.datetime | None]
     created_at: Mapped[CreatedAt]

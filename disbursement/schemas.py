@@ -10,6 +10,7 @@ import marshmallow as ma
 from chopay.db import MAX_ID
 from chopay.pagination import PageArgs, page_schema
 from disbursement import domain
+from payments.ledger.schemas import InclusionOut
 
 V = ma.validate
 Amount: dict[str, Any] = {"strict": True, "validate": V.Range(min=1, max=domain.MAX_AMOUNT_DONG)}
@@ -313,10 +314,27 @@ class Counted(ma.Schema):
     amount = ma.fields.Integer()
 
 
+class ExecutionOut(ma.Schema):
+    by_reason = ma.fields.List(
+        ma.fields.Nested(Counted), metadata={"description": "Failed items per reason code"}
+    )
+    done = ma.fields.Integer(metadata={"description": "Items paid or failed"})
+    remaining = ma.fields.Integer(metadata={"description": "Items pending or sending"})
+    items_per_second = ma.fields.Float(allow_none=True)
+    eta_seconds = ma.fields.Float(allow_none=True)
+    started_at = ma.fields.DateTime(allow_none=True)
+    finished_at = ma.fields.DateTime(allow_none=True)
+    tree_size = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Size of the signed checkpoint that sealed the batch"}
+    )
+    alert = ma.fields.Dict(allow_none=True, metadata={"description": "Why the batch is paused"})
+
+
 class ReportOut(ma.Schema):
     by_status = ma.fields.List(ma.fields.Nested(Counted))
     by_error = ma.fields.List(ma.fields.Nested(Counted))
     by_ward = ma.fields.List(ma.fields.Nested(Counted))
+    execution = ma.fields.Nested(ExecutionOut)
 
 
 class BatchOut(ma.Schema):
@@ -345,6 +363,7 @@ class BatchOut(ma.Schema):
     approved_at = ma.fields.DateTime(allow_none=True)
     cancelled_at = ma.fields.DateTime(allow_none=True)
     cancel_reason = ma.fields.String(allow_none=True)
+    precheck = ma.fields.Dict(allow_none=True, metadata={"description": "The account pre-check's progress"})
     report = ma.fields.Nested(ReportOut)
 
 
@@ -385,6 +404,8 @@ class ItemOut(ma.Schema):
     bank_txn_id = ma.fields.String(allow_none=True)
     reason_code = ma.fields.String(allow_none=True)
     receipt_code = ma.fields.String(allow_none=True)
+    rail_code = ma.fields.String(allow_none=True, metadata={"description": "The rail's own code"})
+    precheck_code = ma.fields.String(allow_none=True)
     paid_at = ma.fields.DateTime(allow_none=True)
     created_at = ma.fields.DateTime()
 
@@ -414,3 +435,46 @@ EnrolmentPage = page_schema(EnrolmentOut, "EnrolmentPage")
 BatchPage = page_schema(BatchOut, "BatchPage")
 ItemPage = page_schema(ItemOut, "PayoutItemPage")
 ErrorPage = page_schema(ErrorOut, "ErrorPage")
+
+
+class CancelIn(ma.Schema):
+    reason = text(domain.MAX_REASON, required=True)
+
+
+class RetryOut(ma.Schema):
+    retried = ma.fields.Integer(metadata={"description": "Failed items sent again, each as a new item"})
+    amount = ma.fields.Integer()
+    batch = ma.fields.Nested(BatchOut)
+
+
+class ReceiptProgram(ma.Schema):
+    code = ma.fields.String()
+    name = ma.fields.String()
+
+
+class ReceiptLedger(ma.Schema):
+    transaction = ma.fields.String(metadata={"example": "TX-0000000042"})
+    index = ma.fields.Integer(allow_none=True, metadata={"description": "Log index; null until sequenced"})
+    proof = ma.fields.Nested(InclusionOut, allow_none=True)
+
+
+class ReceiptCheckpoint(ma.Schema):
+    size = ma.fields.Integer()
+    note = ma.fields.String(metadata={"description": "The C2SP signed note"})
+    created_at = ma.fields.DateTime()
+
+
+class ReceiptOut(ma.Schema):
+    receipt_code = ma.fields.String(metadata={"example": "ABCD-EFGH-JKLM"})
+    program = ma.fields.Nested(ReceiptProgram)
+    period = ma.fields.String()
+    amount = ma.fields.Integer()
+    currency = ma.fields.String()
+    bin = ma.fields.String()
+    account_number = ma.fields.String(metadata={"description": "Masked"})
+    paid_at = ma.fields.DateTime()
+    bank_txn_id = ma.fields.String(allow_none=True)
+    reference = ma.fields.String()
+    sealed = ma.fields.Boolean(metadata={"description": "The entry is in the latest signed checkpoint"})
+    ledger = ma.fields.Nested(ReceiptLedger, allow_none=True)
+    checkpoint = ma.fields.Nested(ReceiptCheckpoint, allow_none=True)

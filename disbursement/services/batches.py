@@ -39,6 +39,7 @@ from disbursement.services import programs, validation
 from disbursement.services.validation import COLUMNS
 
 VALIDATE_JOB = "disbursement.jobs.validate_batch"
+START_JOB = "disbursement.execution.start_batch"
 REFERENCE_PAGE = 10_000
 PROBE_ROWS = 2000
 _UNPAID = (ItemStatus.PENDING.value, ItemStatus.SENDING.value)
@@ -180,6 +181,8 @@ def approve(session: Session, batch_id: int, *, user_id: int, exclude_invalid: b
         batch.items_digest = items_digest(session, batch.id)
         batch.status = domain.batch_transition(batch.status, BatchStatus.APPROVED)
         batch.approved_at = batch.updated_at = utcnow()
+        approved_id = batch.id
+        db.after_commit(session, lambda: jobs.enqueue(START_JOB, approved_id, queue="payouts"))
     session.flush()
     return batch
 

@@ -1,7 +1,7 @@
 """web sessions: the server side of the web pages' sign-in cookie
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-02 01:05:00
 
 A row per signed-in browser: the SHA-256 of the cookie's random session id, the user and the

@@ -159,6 +159,22 @@ class PayosRail:
                     return result_of(transaction)
         return None
 
+    def statuses(self, references: Sequence[str], *, chunk_reference: str) -> dict[str, TransferResult]:
+        """Return what payOS knows of the references that the chunk ``chunk_reference`` carried.
+
+        One list call answers for every transfer of that chunk; a reference the answer does
+        not show was not in it (ask :meth:`status` about it alone).
+        """
+        params = GetPayoutListParams(reference_id=chunk_reference, limit=100)
+        page = self._call(lambda: self.client.payouts.list(params), post=False)
+        wanted = set(references)
+        return {
+            transaction.reference_id: result_of(transaction)
+            for payout in page.data
+            for transaction in payout.transactions
+            if transaction.reference_id in wanted
+        }
+
     def get(self, payout_id: str) -> Payout:
         """Return one payout by its payOS id (for diagnostics)."""
         return self._call(lambda: self.client.payouts.get(payout_id), post=False)

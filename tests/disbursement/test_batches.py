@@ -12,38 +12,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from chopay.crypto import data_keys
 from chopay.db import get_db
 from disbursement.models import Batch, PayoutItem, Upload, UploadChunk
-from disbursement.services import programs, registry
 from qr import banks
 from tests.chopay.helpers import assert_problem
 from tests.disbursement.helpers import BIN, cccd, csv_file, person, xlsx_file
 
 HEADER = ["national_id", "full_name", "amount", "bin", "account_number"]
 PERIOD = "2026-11"
-
-
-@pytest.fixture
-def people(app: Flask, program: dict[str, Any]) -> list[dict[str, Any]]:
-    """Register and enrol people 1-20: 17 suspended, 18 deceased, 19 not enrolled, 20 without an account."""
-    made = []
-    with app.app_context(), get_db(app).unit_of_work() as s:
-        tcxh = programs.get_program(s, "TCXH")
-        for i in range(1, 21):
-            values = person(i)
-            if i == 17:
-                values["status"] = "suspended"
-            if i == 18:
-                values["status"] = "deceased"
-            if i == 20:
-                values["bin"] = values["account_number"] = None
-            values["date_of_birth"] = __import__("datetime").date.fromisoformat(values["date_of_birth"])
-            created = registry.create(s, data_keys(app), values)
-            if i != 19:
-                programs.enrol(s, tcxh, created.id, enrolled_from="2026-01")
-            made.append({**person(i), "id": created.id})
-    return made
 
 
 def row(p: dict[str, Any], amount: int = 500_000, **overrides: Any) -> dict[str, Any]:

@@ -226,6 +226,7 @@ LEGAL_ITEM = {
     ("sending", "sending"),
     ("sending", "paid"),
     ("sending", "failed"),
+    ("sending", "pending"),  # the rail executed nothing (insufficient funds): wait for funding
 }
 
 

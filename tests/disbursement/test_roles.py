@@ -12,6 +12,7 @@ from tests.chopay.helpers import assert_problem
 
 READ = {"officer", "admin", "approver", "auditor"}
 WRITE = {"officer", "admin"}
+CONTROL = {"officer", "admin", "approver"}
 ROLES = ("admin", "officer", "approver", "auditor", "merchant")
 
 ENDPOINTS = [
@@ -40,6 +41,12 @@ ENDPOINTS = [
     ("GET", "/v1/batches/1/errors.csv", READ),
     ("POST", "/v1/batches/1/approve", {"approver"}),
     ("POST", "/v1/batches/1/reject", {"approver"}),
+    ("POST", "/v1/batches/1/pause", CONTROL),
+    ("POST", "/v1/batches/1/resume", CONTROL),
+    ("POST", "/v1/batches/1/cancel", CONTROL),
+    ("POST", "/v1/batches/1/retry-failed", CONTROL),
+    ("POST", "/v1/batches/1/precheck", CONTROL),
+    ("GET", "/v1/batches/1/report.csv", READ),
 ]
 
 
