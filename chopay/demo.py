@@ -395,6 +395,7 @@ def seed(settings: Settings, *, echo: Callable[[str], object] = lambda _m: None)
     from chopay.cli.keys import ensure_keys
     from chopay.db import get_db
     from chopay.users import create_user
+    from disbursement import execution
     from payments.ledger import jobs as ledger_jobs
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -426,6 +427,9 @@ def seed(settings: Settings, *, echo: Callable[[str], object] = lambda _m: None)
         with app.app_context():
             ledger_jobs.seal(get_db(app), settings, force=True)
     finally:
+        rail = app.extensions.get(execution.RAIL_EXTENSION)
+        if rail is not None and hasattr(rail, "close"):
+            rail.close()  # its connections to the simulator
         get_db(app).engine.dispose()
     demo = Demo(
         tokens=tokens,
