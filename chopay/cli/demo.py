@@ -99,7 +99,7 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
 @click.option(
     "--bank-port",
     type=click.IntRange(0, 65535),
-    default=0,
+    default=8100,
     show_default=True,
     help="The simulator's port (0: free).",
 )
@@ -189,13 +189,16 @@ def _banner(known: object, base: str, bank_url: str, data_dir: Path, how: str) -
     from chopay.demo import Demo
 
     assert isinstance(known, Demo)
+    pad = " " * 18
     lines = [
         f"chopay demo is serving on {base} ({how})",
         f"  data:           {data_dir}",
         f"  bank simulator: {bank_url} (chopay fakebank serve, demo credentials)",
         f"  seeded:         market {known.market}: {len(known.merchants)} vendors, {known.payments} payments "
-        f"({known.intents_paid} of them to payment intents); program {known.program}: batch {known.batch} "
-        f"paid with {len(known.failures)} failures; reconciliation {known.reconciliation}",
+        f"({known.intents_paid} of them to payment intents)",
+        f"{pad}program {known.program}: batch {known.batch} paid, {len(known.failures)} failures "
+        f"({', '.join(sorted(set(known.failures.values())))})",
+        f"{pad}reconciliation {known.reconciliation} of the payout account's statement",
         "  pages:",
     ]
     lines += [f"    {what:<18} {url}" for what, url in known.pages(base)]
