@@ -145,9 +145,13 @@ def demo(data_dir: Path, fresh: bool, host: str, port: int, bank_port: int) -> N
     )
     children = [bank]
     stopping: list[int] = []
+    serving: list[bool] = []
+    interrupted = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stopping.append(signum)
+        if not serving:  # still starting or seeding: give up at once
+            raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -169,6 +173,7 @@ def demo(data_dir: Path, fresh: bool, host: str, port: int, bank_port: int) -> N
         children.append(server)
         _wait_ready(server, f"{base}/readyz", serve_log, "chopay serve")
         click.echo(_banner(known, base, bank_url, data_dir, how))
+        serving.append(True)
         while not stopping:
             for child, what, log in (
                 (bank, "the bank simulator", bank_log),
@@ -178,11 +183,17 @@ def demo(data_dir: Path, fresh: bool, host: str, port: int, bank_port: int) -> N
                     raise click.ClickException(f"{what} exited with {child.returncode}; see {log}")
             time.sleep(0.2)
         click.echo("stopping chopay and the bank simulator")
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopping (an unfinished demo directory is seeded afresh next time)")
+        interrupted = True
     finally:
+        serving.append(True)  # a second Ctrl-C no longer interrupts the stopping
         _stop(children)
         for s, handler in previous.items():
             signal.signal(s, handler)
     click.echo("stopped")
+    if interrupted:
+        sys.exit(130)
 
 
 def _banner(known: object, base: str, bank_url: str, data_dir: Path, how: str) -> str:

@@ -223,3 +223,30 @@ def test_fresh_refuses_a_directory_that_holds_other_files(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "holds files a demo does not make (notes.txt)" in result.output
     assert (data_dir / "notes.txt").read_text() == "keep me"
+
+
+def test_sigint_while_seeding_stops_the_simulator_and_leaves_no_finished_demo(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    data_dir = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHOPAY_", "FAKEBANK_"))}
+    proc = subprocess.Popen(
+        [str(CHOPAY), "demo", "--data-dir", str(data_dir), "--port", "0", "--bank-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    started.append(proc)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("seeding a new demo"), first
+    children = _children(proc.pid)
+    assert len(children) == 1  # the simulator; chopay serve starts after the seeding
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, rest
+    assert "interrupted" in rest
+    assert not _alive(children[0])
+    assert not (data_dir / seeding.STATE_FILE).exists()
