@@ -46,10 +46,13 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     loop = jobs.SweepLoop(app, settings.sweep_interval)
 
     with app.app_context():
+        # The worker first: it raises the connection pool's socket timeout above its blocking
+        # dequeue (BLPOP); a connection the sweeps opened before would keep 5 s, and an idle
+        # worker dequeuing on it would time out and quit.
+        w = SimpleWorker([runner.queue(n) for n in names], connection=runner.connection)
         if not burst:
             # Sweeps fire at once: work a crash interrupted resumes within seconds of a restart.
             threading.Thread(target=loop.run, args=(stop,), name="chopay-sweeps", daemon=True).start()
-        w = SimpleWorker([runner.queue(n) for n in names], connection=runner.connection)
         try:
             w.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         finally:

@@ -26,10 +26,11 @@ record, and the ledger's batched post.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -93,6 +94,38 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+IDLE_LIMIT = "10s"
+"""How long PostgreSQL lets a claiming or recording transaction sit idle before ending its session.
+
+These transactions are a few statements and never wait on the rail, so an idle one has lost its
+process: a worker killed with SIGKILL whose socket lives on in a forked child (rq's scheduler)
+would otherwise keep the claimed rows locked, and every other worker would skip them forever.
+"""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _idle_bounded(step: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Session, P], R]:
+    """Run ``step`` with IDLE_LIMIT in force, then restore the default for the rest of the transaction.
+
+    (The caller's transaction may go on: a test's, joined through savepoints, idles for longer.)
+    """
+
+    def bounded(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not _postgres(session):
+            return step(session, *args, **kwargs)
+        session.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_LIMIT}'"))
+        result = step(session, *args, **kwargs)
+        session.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout TO DEFAULT"))
+        return result
+
+    functools.update_wrapper(bounded, step)
+    return bounded
+
+
+@_idle_bounded
 def claim(
     session: Session,
     batch_id: int,
@@ -222,6 +255,7 @@ _ROW_KEYS = (
 )
 
 
+@_idle_bounded
 def record(
     session: Session,
     batch: BatchState,
