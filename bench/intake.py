@@ -108,8 +108,8 @@ def request_bytes(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def notifications(start: int, count: int, accounts: list[str]) -> list[bytes]:
-    """Return ``count`` signed chopay-format notification requests, each a new transaction."""
+def notifications(start: int, count: int, accounts: list[str]) -> list[Any]:
+    """Return ``count`` chopay-format notifications, each a new transaction, signed when sent."""
     now = dt.datetime.now(wh.VIETNAM).replace(microsecond=0)
     out = []
     for i in range(start, start + count):
@@ -122,8 +122,19 @@ def notifications(start: int, count: int, accounts: list[str]) -> list[bytes]:
             occurred_at=now,
             payer_name="NGUYEN VAN KHACH TEST",
         ).to_json()
-        out.append(request_bytes("/v1/bank-notifications", body, wh.chopay_headers("bench", body, SECRET)))
+        out.append(_Signed("/v1/bank-notifications", body))
     return out
+
+
+class _Signed:
+    """A notification signed at the moment it is sent, as a bank signs it (the window is 300 s)."""
+
+    def __init__(self, path: str, body: bytes) -> None:
+        self.path = path
+        self.body = body
+
+    def __bytes__(self) -> bytes:
+        return request_bytes(self.path, self.body, wh.chopay_headers("bench", self.body, SECRET))
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> int:
@@ -141,7 +152,7 @@ async def _read_answer(reader: asyncio.StreamReader) -> int:
 
 
 async def _load(
-    port: int, requests: list[bytes], connections: int
+    port: int, requests: list[Any], connections: int
 ) -> tuple[float, list[float], dict[int, int]]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -152,7 +163,7 @@ async def _load(
         try:
             for raw in queue:
                 started = time.perf_counter()
-                writer.write(raw)
+                writer.write(bytes(raw))
                 status = await _read_answer(reader)
                 latencies.append((time.perf_counter() - started) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
@@ -164,7 +175,7 @@ async def _load(
     return time.perf_counter() - started, latencies, statuses
 
 
-def load(port: int, requests: list[bytes], connections: int) -> dict[str, Any]:
+def load(port: int, requests: list[Any], connections: int) -> dict[str, Any]:
     """Send ``requests`` over ``connections`` keep-alive connections; return rate and latency."""
     elapsed, latencies, statuses = asyncio.run(_load(port, requests, connections))
     return {
@@ -217,7 +228,7 @@ async def _streams(
 
 
 def with_streams(
-    api_port: int, events_port: int, paths: list[tuple[str, str]], requests: list[bytes], connections: int
+    api_port: int, events_port: int, paths: list[tuple[str, str]], requests: list[Any], connections: int
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Run ``requests`` against the API while ``paths`` are open as SSE streams."""
 
@@ -328,7 +339,7 @@ def main(argv: list[str]) -> int:
         subprocess.run([str(CHOPAY), "init"], env=env, check=True, capture_output=True)
         accounts, vendors = seed(url, Path(tmp) / "keys", args.merchants)
         intake_requests = notifications(0, args.count, accounts)
-        noop_requests = [r.replace(b"POST /v1/bank-notifications", b"POST /noop", 1) for r in intake_requests]
+        noop_requests = [_Signed("/noop", r.body) for r in intake_requests]
 
         # The ceiling: a bare Flask app under the same gunicorn settings, alone on the machine.
         noop_env = dict(env, CHOPAY_BIND=f"127.0.0.1:{noop_port}")

@@ -16,6 +16,7 @@ from disbursement import web as disbursement_web
 from merchants import api as merchants_api
 from merchants import domain as merchants_domain
 from merchants import jobs as merchant_jobs
+from merchants import web as merchants_web
 from merchants.intake import api as intake_api
 from merchants.intake import connectors as intake_connectors
 from merchants.intake import events as intake_events
@@ -84,4 +85,5 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     web.register_pages(app, ledger_web.bp, ledger_web.NAV)
     web.register_pages(app, reconciliation_web.bp)
     web.register_pages(app, disbursement_web.bp, disbursement_web.NAV)
+    web.register_pages(app, merchants_web.bp, merchants_web.NAV)
     return app

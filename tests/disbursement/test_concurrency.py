@@ -22,14 +22,12 @@ from disbursement.models import Approval, Batch, PayoutItem
 from disbursement.services import batches, programs, registry
 from tests.disbursement.helpers import BIN, person
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.postgresql_only]  # races need row locks
 
 
 @pytest.fixture
 def office(committed_app: Flask, database_url: str) -> dict[str, Any]:
     """A funded program, 30 enrolled people, an officer and five approvers, all committed."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip(reason="races need PostgreSQL's row locks")
     app = committed_app
     ensure_keys(app.config["CHOPAY"])
     keys = data_keys(app)

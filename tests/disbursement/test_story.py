@@ -242,6 +242,7 @@ def users(user: Callable[[str], tuple[int, dict[str, str]]]) -> dict[str, dict[s
 
 
 @pytest.mark.postgres
+@pytest.mark.postgresql_only
 def test_a_month_of_payouts(
     database_url: str,
     client: FlaskClient,
@@ -250,12 +251,11 @@ def test_a_month_of_payouts(
     run_jobs: Callable[[], int],
     monkeypatch: pytest.MonkeyPatch,
 ):
-    if not database_url.startswith("postgresql"):
-        pytest.skip(reason="the story runs on PostgreSQL")
     run_story(client, app, users, run_jobs, monkeypatch)
 
 
 @pytest.mark.postgres
+@pytest.mark.postgresql_only
 def test_no_plaintext_personal_data_in_any_table_or_log(
     database_url: str,
     client: FlaskClient,
@@ -264,8 +264,6 @@ def test_no_plaintext_personal_data_in_any_table_or_log(
     run_jobs: Callable[[], int],
     monkeypatch: pytest.MonkeyPatch,
 ):
-    if not database_url.startswith("postgresql"):
-        pytest.skip(reason="the story runs on PostgreSQL")
     with capture_logs() as logs:
         story = run_story(client, app, users, run_jobs, monkeypatch)
     secrets = set()

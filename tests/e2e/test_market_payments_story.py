@@ -39,9 +39,8 @@ def _wait(predicate: Any, timeout: float = 30.0) -> None:
     raise AssertionError("the condition did not hold in time")
 
 
+@pytest.mark.postgresql_only
 def test_a_market_day(database_url: str, redis_url: str, tmp_path: Path) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the end-to-end story runs on PostgreSQL (with Redis)")
     with committing_app(database_url, tmp_path, redis_url=redis_url) as app, serving(app) as base:
         with get_db(app).unit_of_work() as s:
             officer = create_user(s, name="Test officer", role="officer").token

@@ -24,12 +24,12 @@ from tests.conftest import make_settings
 from .serving import CHOPAY
 
 INTERVAL = 1.0
+# The worker is another process, sharing the database with the test: PostgreSQL only.
+pytestmark = pytest.mark.postgresql_only
 
 
 @pytest.fixture
 def postgres_url(database_url: str) -> str:
-    if not database_url.startswith("postgresql"):
-        pytest.skip(reason="the worker shares the database with the test process: PostgreSQL only")
     return database_url
 
 
