@@ -58,6 +58,26 @@ def bad_account(serial: int) -> tuple[str, str]:
     return f"9{serial:06d}{suffix}", BAD_ACCOUNTS[suffix]
 
 
+DEAD_SUFFIXES = {
+    "99991": "account_closed",
+    "99992": "account_frozen",
+    "99993": "account_frozen",
+    "99994": "account_not_found",
+}
+"""The simulator's dead states by an account number's last five digits (dormant counts as frozen)."""
+
+
+def expected_failure(serial: int, bad_every: int) -> str | None:
+    """Return the reason row ``serial`` must fail with, or None if it must be paid.
+
+    A bad row names a dead account; a registry account (``9`` and eleven digits of the serial)
+    whose last five digits fall on a dead pattern (serial 99991, say) fails like one.
+    """
+    if bad_every and serial % bad_every == 0:
+        return bad_account(serial)[1]
+    return DEAD_SUFFIXES.get(f"9{serial:011d}"[-5:])
+
+
 def write_batch(path: Path, rows: int, bad_every: int) -> int:
     """Write a batch CSV of beneficiaries 1..rows; return its total."""
     from bench.batches import BIN, national_id
@@ -283,8 +303,8 @@ def check_exactly_once(run: PayoutRun, batch_id: int, simulator_db: Path, bad_ev
     paid_amount = 0
     problems: list[str] = []
     for row, reference, status, reason, amount, _txn in items:
-        bad = bool(bad_every) and row % bad_every == 0
-        expected = bad_account(row)[1] if bad else None
+        expected = expected_failure(row, bad_every)
+        bad = expected is not None
         count = moved.get(reference, 0)
         if bad and (status != "failed" or reason != expected or count != 0):
             problems.append(f"row {row}: {status} {reason} moved {count}, expected failed {expected}")

@@ -16,8 +16,9 @@ workers; ``pgbench_tpcb_tps`` a TPC-B run (8 clients, 20 s) on the same server i
 run, and ``ratio_to_pgbench`` compares the two (items/s over TPC-B transactions/s: one paid
 item costs a fraction of one TPC-B transaction because a chunk is one transaction). Each
 item is checked against the simulator's own records: valid ones paid exactly once, dead ones
-never. The database is a schema ``bench_payouts`` of ``CHOPAY_BENCH_DATABASE`` (default the
-local ``chopay_h_payouts``); Redis is a private ``redis-server`` on a free port.
+never. The database is a schema ``bench_payouts`` of the existing database
+``CHOPAY_BENCH_DATABASE`` (default the local ``chopay_bench``); Redis is a private
+``redis-server`` on a free port.
 
 Usage: ``python bench/payouts.py [--items 100000] [--skip-pgbench]``. Prints one JSON object.
 """
@@ -47,7 +48,7 @@ from disbursement.models import Batch, PayoutItem  # noqa: E402
 from payments.rails.fakebank.process import Simulator  # noqa: E402
 
 DATABASE = os.environ.get(
-    "CHOPAY_BENCH_DATABASE", "postgresql+psycopg://postgres@127.0.0.1:5432/chopay_h_payouts"
+    "CHOPAY_BENCH_DATABASE", "postgresql+psycopg://postgres@127.0.0.1:5432/chopay_bench"
 )
 TARGET_ITEMS_PER_SECOND = 1_500
 TARGET_1M_SECONDS = 15 * 60

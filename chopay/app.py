@@ -56,9 +56,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     smorest = api.init_app(app)
     api.register_pattern(app, smorest, "account", ledger_domain.ACCOUNT_CODE.pattern)
     api.register_pattern(app, smorest, "program", disbursement_domain.PROGRAM_CODE.pattern)
+    api.register_pattern(app, smorest, "receipt", disbursement_domain.RECEIPT_PATH.pattern)
     api.register_pattern(app, smorest, "merchant", merchants_domain.PUBLIC_ID_RE.pattern)
     api.register_pattern(app, smorest, "intent", merchants_domain.INTENT_ID_RE.pattern)
-    api.register_pattern(app, smorest, "receipt", disbursement_domain.RECEIPT_PATH.pattern)
 
     smorest.register_blueprint(users_api.blp)
     smorest.register_blueprint(ledger_api.blp)

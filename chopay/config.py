@@ -44,6 +44,11 @@ class Settings:
     payout_client_id: str = "fakebank-demo-client"
     payout_api_key: str = "fakebank-demo-api-key"
     payout_checksum_key: str = "fakebank-demo-checksum-key"
+    payout_chunk: int = 500
+    payout_concurrency: int = 4
+    payout_max_attempts: int = 6
+    payout_lease: float = 60.0
+    payout_backoff: float = 1.0
     # Bank-notification connectors declared here rather than with `chopay connectors add`.
     bank_connectors: str = ""
     # Live payment events: `chopay events` (gunicorn, gevent workers) serves the streams.
@@ -52,11 +57,6 @@ class Settings:
     events_connections: int = 2000
     events_max_streams: int = 0
     events_stream_seconds: float = 1800.0
-    payout_chunk: int = 500
-    payout_concurrency: int = 4
-    payout_max_attempts: int = 6
-    payout_lease: float = 60.0
-    payout_backoff: float = 1.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -201,6 +201,27 @@ SETTINGS: list[tuple[str, str, str]] = [
         "fakebank-demo-checksum-key",
         "payOS payout channel checksum key: signs requests, verifies answers.",
     ),
+    ("CHOPAY_PAYOUT_CHUNK", "500", "Payout items per chunk: one rq job and one batch payout at the rail."),
+    (
+        "CHOPAY_PAYOUT_CONCURRENCY",
+        "4",
+        "Chunks in flight at once per payout rail, across all workers (a Redis semaphore with Redis).",
+    ),
+    (
+        "CHOPAY_PAYOUT_MAX_ATTEMPTS",
+        "6",
+        "Sends of one item after transient rail errors before it fails with the last reason.",
+    ),
+    (
+        "CHOPAY_PAYOUT_LEASE",
+        "60",
+        "Seconds an item stays claimed by a send; after that the sweep asks the rail and resumes it.",
+    ),
+    (
+        "CHOPAY_PAYOUT_BACKOFF",
+        "1",
+        "First retry delay in seconds after a transient error (doubles, jittered).",
+    ),
     (
         "CHOPAY_BANK_CONNECTORS",
         "(empty)",
@@ -227,26 +248,5 @@ SETTINGS: list[tuple[str, str, str]] = [
         "CHOPAY_EVENTS_STREAM_SECONDS",
         "1800",
         "An event stream ends after this long; the client reconnects with Last-Event-ID.",
-    ),
-    ("CHOPAY_PAYOUT_CHUNK", "500", "Payout items per chunk: one rq job and one batch payout at the rail."),
-    (
-        "CHOPAY_PAYOUT_CONCURRENCY",
-        "4",
-        "Chunks in flight at once per payout rail, across all workers (a Redis semaphore with Redis).",
-    ),
-    (
-        "CHOPAY_PAYOUT_MAX_ATTEMPTS",
-        "6",
-        "Sends of one item after transient rail errors before it fails with the last reason.",
-    ),
-    (
-        "CHOPAY_PAYOUT_LEASE",
-        "60",
-        "Seconds an item stays claimed by a send; after that the sweep asks the rail and resumes it.",
-    ),
-    (
-        "CHOPAY_PAYOUT_BACKOFF",
-        "1",
-        "First retry delay in seconds after a transient error (doubles, jittered).",
     ),
 ]

@@ -1,7 +1,7 @@
 """payouts: execution times, checkpoint size, alert and pre-check of a batch; pre-check of an item
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-02 01:00:00.000000
 
 A running batch records when it started and finished, the size of the signed checkpoint that
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """bank notifications: connectors and their secrets, notifications, payments, conflicts
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0008
 Create Date: 2026-12-02 00:53:51.185203
 
 A notification is unique per (connector, dedup key): that constraint is what records a
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
