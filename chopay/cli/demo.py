@@ -172,8 +172,8 @@ def demo(data_dir: Path, fresh: bool, host: str, port: int, bank_port: int) -> N
         server = _start(["serve", "--bind", f"{host}:{port}"], serve_log, serve_env)
         children.append(server)
         _wait_ready(server, f"{base}/readyz", serve_log, "chopay serve")
+        serving.append(True)  # from now on a signal stops the loop below, before the banner is out
         click.echo(_banner(known, base, bank_url, data_dir, how))
-        serving.append(True)
         while not stopping:
             for child, what, log in (
                 (bank, "the bank simulator", bank_log),
