@@ -103,7 +103,7 @@ class Demo:
             ("market figures", f"{base}/markets/{self.market}"),
             ("payout batches", f"{base}/batches"),
             ("the paid batch", f"{base}/batches/{self.batch}"),
-            ("auditor", f"{base}/audit"),
+            ("ledger audit", f"{base}/audit"),
             ("reconciliation", f"{base}/audit/reconciliations/{self.reconciliation}"),
         ]
         if self.receipt:
