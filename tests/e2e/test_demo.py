@@ -169,6 +169,13 @@ def _run_demo(
     return proc, out
 
 
+def _sign_in(browser: httpx.Client, token: str) -> httpx.Response:
+    form = browser.get("/login").text
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    assert csrf, form
+    return browser.post("/login", data={"csrf_token": csrf[1], "token": token})
+
+
 def _stop_demo(proc: subprocess.Popen[str]) -> str:
     children = _children(proc.pid)
     assert len(children) == 2  # chopay serve and the bank simulator
@@ -199,6 +206,19 @@ def test_chopay_demo_serves_prints_pages_and_tokens_and_stops_on_sigint(
         me = httpx.get(f"{base[1]}/v1/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert me.status_code == 200, (role, me.text)
         assert me.json()["role"] == role
+    # The printed pages open for the role each is for, after signing in with its printed token.
+    pages = dict(re.findall(r"^    (\S.*?) {2,}(http://\S+)$", out, re.M))
+    for role, what in [
+        ("merchant", "vendor poster"),
+        ("merchant", "vendor live page"),
+        ("officer", "market figures"),
+        ("officer", "the paid batch"),
+        ("auditor", "ledger audit"),
+        ("auditor", "reconciliation"),
+    ]:
+        with httpx.Client(base_url=base[1], timeout=10) as browser:
+            assert _sign_in(browser, tokens[role]).status_code == 303, role
+            assert browser.get(pages[what]).status_code == 200, (role, what, pages[what])
     _stop_demo(proc)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base[1]}/healthz", timeout=5)
