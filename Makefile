@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PKGS := chopay qr payments merchants disbursement
 
-.PHONY: run test lint typecheck bench mutation install clean translations
+.PHONY: run test lint typecheck bench mutation install clean translations demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/chopay init
 	$(BIN)/chopay serve
+
+## demo: seed a demo in var/demo (a market, a paid batch, a reconciliation) and serve it with the bank simulator
+DEMO_ARGS ?=
+demo: $(STAMP)
+	$(BIN)/chopay demo $(DEMO_ARGS)
 
 ## test: lint, type-check and run the whole test suite
 test: $(TEST_STAMP)

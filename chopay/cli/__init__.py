@@ -17,7 +17,7 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every command group to ``main``."""
-    from chopay.cli import keys, ledger, qr, service, users
+    from chopay.cli import demo, keys, ledger, qr, service, users
     from merchants.intake.cli import connectors, events
     from payments.rails.fakebank.cli import fakebank
     from payments.reconciliation.cli import reconcile
@@ -35,6 +35,7 @@ def _register() -> None:
         reconcile,
         connectors,
         events,
+        demo.demo,
     ):
         main.add_command(command)
 
