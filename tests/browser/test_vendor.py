@@ -8,8 +8,12 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+import pytest
 import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
@@ -64,6 +68,41 @@ def _pay(live, connector: tuple[str, str], merchant: Merchant, amount: int, desc
     return resp.json()["payment"]
 
 
+@contextmanager
+def _simulator(tmp_path: Path, live, connector: tuple[str, str]) -> Iterator[httpx.Client]:
+    """Run the bank simulator in process, notifying the served chopay through ``connector``."""
+    from tests.payments.rails.conftest import make_bank
+
+    bank = make_bank(tmp_path, notify_url=live.base_url)
+    deliverer = bank.extensions["fakebank"].deliverer
+    deliverer.start()
+    try:
+        with httpx.Client(transport=httpx.WSGITransport(app=bank), base_url="http://fakebank") as http:
+            configured = http.put(
+                f"/admin/connectors/{connector[0]}", json={"format": "chopay", "secret": connector[1]}
+            )
+            assert configured.status_code == 200, configured.text
+            yield http
+    finally:
+        deliverer.stop()
+        bank.extensions["fakebank"].engine.dispose()
+
+
+def _bank_pays(bank: httpx.Client, merchant: Merchant, amount: int, memo: str) -> None:
+    """A buyer's bank transfer into the vendor's account; the simulator notifies chopay."""
+    answer = bank.post(
+        "/admin/pay",
+        json={
+            "to_bin": merchant.bin,
+            "to_account": merchant.account_number,
+            "amount": amount,
+            "memo": memo,
+            "format": "chopay",
+        },
+    )
+    assert answer.status_code == 201, answer.text
+
+
 def _pdf_pages(pdf: bytes) -> int:
     """Count the pages of a PDF: its page objects, and the page tree's count must agree."""
     objects = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
@@ -103,10 +142,18 @@ def test_the_poster_s_qr_decodes_to_the_payload_and_prints_on_one_a5_page(live, 
     page.emulate_media(media="screen")
 
 
-def test_a_payment_appears_live_and_the_dynamic_qr_shows_paid(live, new_page):
+@pytest.fixture
+def simulator(live, tmp_path: Path) -> Iterator[tuple[tuple[str, str], httpx.Client]]:
+    """A chopay-format connector, and the bank simulator delivering to it."""
+    connector = _connector(live)
+    with _simulator(tmp_path, live, connector) as bank:
+        yield connector, bank
+
+
+def test_a_payment_appears_live_and_the_dynamic_qr_shows_paid(live, new_page, simulator):
     stall = _vendor(live, display_name="Sạp rau Bà Thử Lan Anh")
-    bank = _connector(live)
-    _pay(live, bank, stall, 20_000, "mua rau")  # before the page opens: rendered by the server
+    connector, bank = simulator
+    _pay(live, connector, stall, 20_000, "mua rau")  # before the page opens: rendered by the server
     page = new_page()
     sign_in(page, live.token("merchant", name="Lê Văn Thử", merchant_id=stall.id))
     page.goto(f"/m/{stall.public_id}")
@@ -115,7 +162,7 @@ def test_a_payment_appears_live_and_the_dynamic_qr_shows_paid(live, new_page):
     check_page(page, "vendor-live")
     page.evaluate("window.__notReloaded = true")
 
-    _pay(live, bank, stall, 50_000, "mua ca")
+    _bank_pays(bank, stall, 50_000, "mua ca")
     started = time.monotonic()
     row = page.locator("#payments tbody tr").first
     expect(row).to_contain_text("50.000\u00a0₫", timeout=2_000)
@@ -142,7 +189,7 @@ def test_a_payment_appears_live_and_the_dynamic_qr_shows_paid(live, new_page):
     reference = re.search(r"CP[0-9A-Z]{8}", decoded[0].text)
     assert reference is not None, decoded[0].text
 
-    _pay(live, bank, stall, 45_000, f"{reference.group(0)} thanh toan")
+    _bank_pays(bank, stall, 45_000, f"{reference.group(0)} thanh toan")
     started = time.monotonic()
     expect(screen.locator("#intent-status")).to_have_text("Đã thanh toán", timeout=2_000)
     assert time.monotonic() - started < 2.0
