@@ -21,6 +21,18 @@ def fresh_database(name: str) -> str:
     return f"{SERVER}/{name}"
 
 
+def ensure_database(url: str) -> str:
+    """Create the database ``url`` names if its server lacks it (a fresh machine); return ``url``."""
+    server, name = url.rsplit("/", 1)
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if exists is None:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url
+
+
 @dataclass(frozen=True)
 class TPCB:
     """One pgbench TPC-B run: transactions per second and mean latency."""

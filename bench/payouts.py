@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from bench._payouts import PayoutRun, check_exactly_once, fresh_schema  # noqa: E402
-from bench._postgres import pgbench  # noqa: E402
+from bench._postgres import ensure_database, pgbench  # noqa: E402
 from chopay.db import get_db  # noqa: E402
 from disbursement.models import Batch, PayoutItem  # noqa: E402
 from payments.rails.fakebank.process import Simulator  # noqa: E402
@@ -89,7 +89,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as directory:
             tmp = Path(directory)
             with Simulator.start(tmp, "--threads", "8") as bank:
-                url = fresh_schema(DATABASE, "bench_payouts")
+                url = fresh_schema(ensure_database(DATABASE), "bench_payouts")
                 run = PayoutRun(
                     tmp,
                     url,
