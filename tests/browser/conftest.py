@@ -46,7 +46,8 @@ TIMEOUT_MS = 15_000
 
 if not CHROMIUM.exists():
     pytest.skip(
-        f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) for browser tests",
+        reason=f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) "
+        "for browser tests",
         allow_module_level=True,
     )
 

@@ -30,7 +30,7 @@ from merchants.intake.models import Payment
 from merchants.models import Merchant, PaymentIntent
 from payments.rails.fakebank.process import Simulator
 from payments.reconciliation.models import Reconciliation
-from tests.conftest import PG_URL
+from tests.conftest import NO_PG, PG_URL
 
 CHOPAY = Path(sys.executable).with_name("chopay")
 EXPECTED_FAILURES = {"50": "account_closed", "100": "account_frozen", "150": "account_not_found"}
@@ -41,7 +41,7 @@ def demo_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'var' / 'chopay.db'}"
     if not PG_URL:
-        pytest.skip("CHOPAY_TEST_DATABASE_URL is not set: PostgreSQL runs are skipped")
+        pytest.skip(reason=NO_PG)
     from bench._payouts import fresh_schema
 
     return fresh_schema(PG_URL, "demo_seed")
