@@ -16,6 +16,15 @@ step is the caller's unit of work, and nothing here talks to a rail):
    locks the items first and skips any that another worker has recorded meanwhile, so an
    outcome is never written twice. Insufficient funds puts the items back to ``pending``
    (nothing was executed) and pauses the batch with an alert.
+
+   The budget is checked on both sides of the rail. :func:`claim` sends no new item that the
+   program's budget, less what is already in flight, cannot cover: it claims what fits and
+   pauses the batch with a ``budget_insufficient`` alert (the budget can shrink after approval,
+   when a funding is reversed). If the ledger still refuses the postings of items the rail has
+   paid (the budget shrank while they were in flight), :func:`record` holds them: they stay
+   ``sending`` for :data:`REFUSED_HOLD` seconds, are asked again and posted once the budget
+   covers them, and the batch is paused with the same alert. A paid item is never marked
+   failed, never re-sent and never recorded without its posting.
 3. :func:`finish` closes a batch whose items are all final: ``completed`` or
    ``completed_with_failures``, with the size of the checkpoint that seals its postings.
 
@@ -42,11 +51,15 @@ from disbursement.models import Batch, PayoutItem, Program
 from disbursement.services import validation
 from payments.ledger import services as ledger
 from payments.ledger.domain import Posting, TransactionSpec
+from payments.ledger.errors import InsufficientBalance
 from payments.rails.base import Outcome, TransferResult
 
 PAYOUT_KIND = "payout"
 _UNFINISHED = (ItemStatus.PENDING.value, ItemStatus.SENDING.value)
 _ACTIVE = (BatchStatus.RUNNING.value, BatchStatus.PAUSED.value, BatchStatus.CANCELLED.value)
+
+REFUSED_HOLD = 60.0
+"""Seconds a paid item whose posting the ledger refused waits before it is asked and posted again."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,12 @@ def claim(
     if _postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     rows = session.execute(stmt).all()
+    pending = [r for r in rows if r.status == ItemStatus.PENDING]
+    if pending:
+        covered = _affordable(session, batch_id, [r.amount for r in pending], now)
+        if covered < len(pending):
+            left = {r.id for r in pending[covered:]}
+            rows = [r for r in rows if r.id not in left]
     if not rows:
         return []
     fresh = [r.id for r in rows if r.status == ItemStatus.PENDING]
@@ -202,6 +221,53 @@ def claim(
     ]
 
 
+def _affordable(session: Session, batch_id: int, amounts: list[int], now: dt.datetime) -> int:
+    """Return how many of ``amounts`` (in order) the budget covers beside what is in flight.
+
+    If not all, pause the batch with a ``budget_insufficient`` alert. The program's row is
+    locked first on PostgreSQL, so that workers claiming side by side check one after another
+    (SQLite writers are serialised already).
+    """
+    program_id, code = session.execute(
+        sa.select(Program.id, Program.code)
+        .join(Batch, Batch.program_id == Program.id)
+        .where(Batch.id == batch_id)
+    ).one()
+    if _postgres(session):
+        session.execute(sa.select(Program.id).where(Program.id == program_id).with_for_update())
+    active = sa.select(Batch.id).where(Batch.program_id == program_id, Batch.status.in_(_ACTIVE))
+    in_flight = int(
+        session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(PayoutItem.amount), 0)).where(
+                PayoutItem.batch_id.in_(active), PayoutItem.status == ItemStatus.SENDING
+            )
+        )
+        or 0
+    )
+    available = ledger.balance(session, domain.budget_account(code)) - in_flight
+    covered, total = 0, 0
+    for amount in amounts:
+        if total + amount > available:
+            break
+        total += amount
+        covered += 1
+    if covered < len(amounts):
+        _touch(session, batch_id, now, _budget_alert(code, available, in_flight, amounts[covered], now))
+    return covered
+
+
+def _budget_alert(code: str, available: int, in_flight: int, needed: int, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "code": "budget_insufficient",
+        "message": (
+            f"The budget of {code} cannot cover the next transfers: {max(available, 0):,} dong are free "
+            f"beside {in_flight:,} in flight, and the next needs {needed:,}. Fund the program and resume "
+            "the batch."
+        ),
+        "at": now.isoformat(),
+    }
+
+
 def _first_references(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
@@ -238,6 +304,7 @@ class Recorded:
     unknown: int = 0
     requeued: int = 0
     skipped: int = 0
+    held: int = 0  # paid by the rail, posting refused by the ledger: kept sending
 
 
 _ROW_KEYS = (
@@ -329,11 +396,18 @@ def record(
             done.unknown += 1
         rows.append(row)
     if paid:
-        ids = ledger.post_many(session, [_posting(batch, c, r, receipt, now) for c, r, receipt in paid])
-        by_item = {c.id: tx for (c, _, _), tx in zip(paid, ids, strict=True)}
-        for row in rows:
-            if row["id"] in by_item:
-                row["ledger_transaction_id"] = by_item[row["id"]]
+        try:
+            ids = ledger.post_many(session, [_posting(batch, c, r, receipt, now) for c, r, receipt in paid])
+        except InsufficientBalance:
+            # The rail paid, the budget no longer covers it (a posting refused writes nothing):
+            # hold the items as sent, to be asked again and posted once the program is funded.
+            alert = _held(rows, paid, batch.program, now)
+            done.held, done.paid = len(paid), done.paid - len(paid)
+        else:
+            by_item = {c.id: tx for (c, _, _), tx in zip(paid, ids, strict=True)}
+            for row in rows:
+                if row["id"] in by_item:
+                    row["ledger_transaction_id"] = by_item[row["id"]]
     _write(session, rows, now)
     if requeue:
         session.execute(
@@ -342,8 +416,36 @@ def record(
             .values(status=ItemStatus.PENDING.value, lease_until=None, updated_at=now)
         )
         done.requeued = len(requeue)
-    _touch(session, batch.id, now, alert if requeue else None)
+    _touch(session, batch.id, now, alert if requeue or done.held else None)
     return done
+
+
+def _held(
+    rows: list[dict[str, Any]],
+    paid: list[tuple[Claimed, TransferResult, str]],
+    program: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Turn the rows of paid items back into ``sending`` ones on hold; return the batch's alert."""
+    held = {c.id for c, _, _ in paid}
+    for row in rows:
+        if row["id"] in held:
+            row.update(
+                status=ItemStatus.SENDING.value,
+                receipt_code=None,
+                paid_at=None,
+                lease_until=now + dt.timedelta(seconds=REFUSED_HOLD),
+            )
+    amount = sum(c.amount for c, _, _ in paid)
+    return {
+        "code": "budget_insufficient",
+        "message": (
+            f"The rail paid {len(paid):,} transfers ({amount:,} dong) that the budget of {program} no longer "
+            "covers, so the ledger refused their postings. They are held, and posted as soon as the "
+            "program is funded. Fund the program and resume the batch."
+        ),
+        "at": now.isoformat(),
+    }
 
 
 def fail_unreachable(claimed: Claimed) -> TransferResult:

@@ -9,6 +9,7 @@ and their bad inputs.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from chopay.db import get_db
+from chopay.db import get_db, utcnow
 from disbursement import execution
 from disbursement.models import PayoutItem
 from payments.ledger import merkle
@@ -234,6 +235,130 @@ def test_insufficient_funds_pauses_the_batch_and_fails_nobody_until_funded(
     assert batch["status"] == "completed"
     assert batch["report"]["execution"]["alert"] is None
     assert all(_moved(bank_client, i.reference) == 1 for i in _items(paying, batch_id))
+
+
+def _withdraw(app: Flask, amount: int) -> None:
+    """Take ``amount`` out of the TCXH budget after approval (a funding reversed, say)."""
+    from payments.ledger.domain import Posting, TransactionSpec
+
+    with get_db(app).unit_of_work() as s:
+        ledger.post(
+            s,
+            TransactionSpec(
+                idempotency_key=f"withdraw:{amount}:{ledger.balance(s, 'program:TCXH:budget')}",
+                kind="funding",
+                memo="Funding reversed",
+                postings=[Posting("program:TCXH:funding", amount), Posting("program:TCXH:budget", -amount)],
+            ),
+        )
+
+
+def test_a_budget_shrunk_after_approval_pays_what_it_covers_and_pauses(
+    client: FlaskClient,
+    paying: Flask,
+    people: list[dict[str, Any]],
+    officer: dict[str, str],
+    admin: dict[str, str],
+    approver: dict[str, str],
+    run_jobs: Callable[[], int],
+    bank_client: httpx.Client,
+):
+    rows = [row(p) for p in people[:9]]  # 9 x 500,000 dong
+    batch_id = _approved(client, officer, approver, run_jobs, rows)
+    _withdraw(paying, 10_000_000_000 - 2_200_000)  # the budget now covers four of them
+    run_jobs()
+    batch = client.get(f"/v1/batches/{batch_id}", headers=officer).get_json()
+    assert batch["status"] == "paused"
+    alert = batch["report"]["execution"]["alert"]
+    assert alert["code"] == "budget_insufficient"
+    assert "TCXH" in alert["message"]
+    assert "Fund the program" in alert["message"]
+    statuses = [i.status for i in _items(paying, batch_id)]
+    assert statuses == ["paid"] * 4 + ["pending"] * 5  # nobody failed, nothing sent beyond the budget
+    assert bank_client.get("/admin/transfers").json()["payouts"] == 4
+    assert _balances(paying) == (2_000_000, 200_000)
+
+    funded = client.post(
+        "/v1/programs/TCXH/funding", json={"amount": 5_000_000, "reference": "QD-2026-12"}, headers=admin
+    )
+    assert funded.status_code == 201, funded.get_json()
+    assert client.post(f"/v1/batches/{batch_id}/resume", headers=officer).status_code == 200
+    run_jobs()
+    batch = client.get(f"/v1/batches/{batch_id}", headers=officer).get_json()
+    assert batch["status"] == "completed"
+    assert all(_moved(bank_client, i.reference) == 1 for i in _items(paying, batch_id))
+    assert _balances(paying) == (4_500_000, 2_700_000)
+
+
+class Withdrawing:
+    """A rail that empties the program's budget while its first chunk is in flight."""
+
+    def __init__(self, rail: Any, app: Flask) -> None:
+        self.rail, self.app, self.done = rail, app, False
+        self.name, self.max_chunk = rail.name, rail.max_chunk
+
+    def send(self, requests: Sequence[TransferRequest], chunk_reference: str | None = None) -> Any:
+        if not self.done:
+            self.done = True
+            with get_db(self.app).read_session() as s:
+                left = ledger.balance(s, "program:TCXH:budget")
+            _withdraw(self.app, left)
+        return self.rail.send(requests, chunk_reference=chunk_reference)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rail, name)
+
+
+def test_payments_the_ledger_refuses_are_held_then_posted_once_funded(
+    client: FlaskClient,
+    paying: Flask,
+    app: Flask,
+    people: list[dict[str, Any]],
+    officer: dict[str, str],
+    admin: dict[str, str],
+    approver: dict[str, str],
+    run_jobs: Callable[[], int],
+    bank_client: httpx.Client,
+):
+    """The rail paid, then the posting is refused: the items are held, never failed nor re-sent."""
+    from disbursement.services import payouts
+
+    app.extensions[execution.RAIL_EXTENSION] = Withdrawing(execution.rail(app), app)
+    batch_id = _approved(client, officer, approver, run_jobs, [row(p) for p in people[:3]])
+    run_jobs()
+    batch = client.get(f"/v1/batches/{batch_id}", headers=officer).get_json()
+    assert batch["status"] == "paused"
+    alert = batch["report"]["execution"]["alert"]
+    assert alert["code"] == "budget_insufficient"
+    assert "3 transfers (1,500,000 dong)" in alert["message"]
+    items = _items(paying, batch_id)
+    assert {i.status for i in items} == {"sending"}
+    assert all(i.ledger_transaction_id is None and i.receipt_code is None for i in items)
+    assert all(i.lease_until is not None for i in items)
+    assert all(_moved(bank_client, i.reference) == 1 for i in items)  # the bank did pay them
+    assert _balances(paying) == (0, 0)
+
+    run_jobs()  # still held: nothing is asked again before the hold ends, nothing re-sent
+    assert {i.status for i in _items(paying, batch_id)} == {"sending"}
+
+    funded = client.post(
+        "/v1/programs/TCXH/funding", json={"amount": 2_000_000, "reference": "QD-2026-12"}, headers=admin
+    )
+    assert funded.status_code == 201, funded.get_json()
+    with get_db(paying).unit_of_work() as s:  # the hold ends
+        s.execute(
+            sa.update(PayoutItem)
+            .where(PayoutItem.batch_id == batch_id)
+            .values(lease_until=utcnow() - dt.timedelta(seconds=payouts.REFUSED_HOLD))
+        )
+    assert client.post(f"/v1/batches/{batch_id}/resume", headers=officer).status_code == 200
+    run_jobs()
+    batch = client.get(f"/v1/batches/{batch_id}", headers=officer).get_json()
+    assert batch["status"] == "completed", batch
+    items = _items(paying, batch_id)
+    assert {i.status for i in items} == {"paid"}
+    assert all(_moved(bank_client, i.reference) == 1 for i in items)
+    assert _balances(paying) == (1_500_000, 500_000)
 
 
 class Flaky:
