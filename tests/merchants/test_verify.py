@@ -71,6 +71,22 @@ def test_static_code_of_an_active_merchant_is_genuine(client: FlaskClient, offic
     assert body["merchant"]["display_name"] == m["display_name"]
 
 
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [({"stall": "B-077"}, "payload_altered"), ({"qr_name": "Sap ca Co Nam"}, "name_mismatch")],
+)
+def test_a_sticker_printed_before_an_edit_no_longer_verifies(
+    client: FlaskClient, officer: Headers, edit: dict[str, str], reason: str
+) -> None:
+    """Why README tells operators to reprint the poster after editing a vendor's stall or name."""
+    m = register(client, officer, 1)
+    old = static(client, officer, m)
+    resp = client.patch(f"/v1/merchants/{m['id']}", json=edit, headers=officer)
+    assert resp.status_code == 200, resp.get_json()
+    assert codes(verify(client, old)) == [reason]
+    assert verify(client, static(client, officer, m))["genuine"] is True
+
+
 def test_open_intent_is_genuine_and_a_paid_or_expired_one_is_not(
     app: Flask, client: FlaskClient, officer: Headers
 ) -> None:
