@@ -346,7 +346,8 @@ def _items_page(args: dict[str, Any], **where: Any) -> dict[str, Any]:
 # Batches
 
 
-def _batch_view(batch: Batch, *, detail: bool) -> dict[str, Any]:
+def batch_view(batch: Batch, *, detail: bool) -> dict[str, Any]:
+    """Return a batch as the API answers it (the batch page's progress uses the same view)."""
     s = db.session()
     program = s.get(Program, batch.program_id)
     view = {c: getattr(batch, c) for c in schemas.BatchOut().fields if hasattr(batch, c) and c != "program"}
@@ -385,7 +386,7 @@ class Batches(MethodView):
             data = _load(schemas.BatchForm(), request.form, "form")
             common |= {"stream": upload.stream, "filename": _filename(upload)}
         batch = batches.create(db.session(), data_keys(), **data, **common)
-        return _batch_view(batch, detail=False), {"Location": f"{batches_blp.url_prefix}/{batch.id}"}
+        return batch_view(batch, detail=False), {"Location": f"{batches_blp.url_prefix}/{batch.id}"}
 
     @auth.roles(*READERS)
     @batches_blp.arguments(schemas.BatchArgs, location="query")
@@ -403,7 +404,7 @@ class Batches(MethodView):
             limit=args["limit"] + 1,
         )
         shown = page(found, args["limit"])
-        shown["items"] = [_batch_view(b, detail=False) for b in shown["items"]]
+        shown["items"] = [batch_view(b, detail=False) for b in shown["items"]]
         return shown
 
 
@@ -412,7 +413,7 @@ class Batches(MethodView):
 @batches_blp.response(200, schemas.BatchOut)
 def get_batch(batch_id: int) -> dict[str, Any]:
     """Get a batch with its counts and amounts per item status, per error code and per ward."""
-    return _batch_view(batches.get(db.session(), batch_id), detail=True)
+    return batch_view(batches.get(db.session(), batch_id), detail=True)
 
 
 @batches_blp.route("/<id:batch_id>/items")
@@ -444,10 +445,14 @@ def batch_errors(args: dict[str, Any], batch_id: int) -> dict[str, Any]:
 @batches_blp.response(200, {"type": "string"}, content_type="text/csv")
 def batch_errors_csv(batch_id: int) -> Response:
     """Download a batch's error report as CSV: row, column, code, message."""
+    return errors_download(batch_id)
+
+
+def errors_download(batch_id: int) -> Response:
+    """Answer a batch's errors.csv as a download (the API's and the batch page's)."""
     batches.get(db.session(), batch_id)
-    lines = reports.errors_csv(db.session(), batch_id)
     return Response(
-        stream_with_context(lines),
+        stream_with_context(reports.errors_csv(db.session(), batch_id)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}-errors.csv"'},
     )
@@ -466,7 +471,7 @@ def approve(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
         exclude_invalid=data["exclude_invalid"],
         required=current_app.config["CHOPAY"].approvals_required,
     )
-    return _batch_view(batch, detail=True)
+    return batch_view(batch, detail=True)
 
 
 @batches_blp.route("/<id:batch_id>/reject", methods=["POST"])
@@ -476,7 +481,7 @@ def approve(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
 def reject(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
     """Reject a batch awaiting approval, with a reason; its people can be put in another batch."""
     batch = batches.reject(db.session(), batch_id, user_id=auth.current_user().id, reason=data["reason"])
-    return _batch_view(batch, detail=True)
+    return batch_view(batch, detail=True)
 
 
 @batches_blp.route("/<id:batch_id>/pause", methods=["POST"])
@@ -484,7 +489,7 @@ def reject(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
 @batches_blp.response(200, schemas.BatchOut)
 def pause(batch_id: int) -> dict[str, Any]:
     """Pause a running batch: nothing new is sent; what is in flight still resolves."""
-    return _batch_view(controls.pause(db.session(), batch_id), detail=True)
+    return batch_view(controls.pause(db.session(), batch_id), detail=True)
 
 
 @batches_blp.route("/<id:batch_id>/resume", methods=["POST"])
@@ -492,7 +497,7 @@ def pause(batch_id: int) -> dict[str, Any]:
 @batches_blp.response(200, schemas.BatchOut)
 def resume(batch_id: int) -> dict[str, Any]:
     """Resume a paused batch (after funding the source account, for example)."""
-    return _batch_view(controls.resume(db.session(), batch_id), detail=True)
+    return batch_view(controls.resume(db.session(), batch_id), detail=True)
 
 
 @batches_blp.route("/<id:batch_id>/cancel", methods=["POST"])
@@ -502,7 +507,7 @@ def resume(batch_id: int) -> dict[str, Any]:
 def cancel(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
     """Cancel an approved, running or paused batch: unsent items are cancelled, sent ones resolve."""
     batch = controls.cancel(db.session(), batch_id, user_id=auth.current_user().id, reason=data["reason"])
-    return _batch_view(batch, detail=True)
+    return batch_view(batch, detail=True)
 
 
 @batches_blp.route("/<id:batch_id>/retry-failed", methods=["POST"])
@@ -513,7 +518,7 @@ def cancel(data: dict[str, Any], batch_id: int) -> dict[str, Any]:
 def retry_failed(batch_id: int) -> dict[str, Any]:
     """Send again the failed items that can now succeed, each with a new reference linked to the first."""
     done = controls.retry_failed(db.session(), batch_id)
-    return {**done, "batch": _batch_view(done["batch"], detail=False)}
+    return {**done, "batch": batch_view(done["batch"], detail=False)}
 
 
 @batches_blp.route("/<id:batch_id>/report.csv")
@@ -541,7 +546,7 @@ def report_download(batch_id: int) -> Response:
 def request_precheck(batch_id: int) -> dict[str, Any]:
     """Pre-check a ready batch's destinations (closed, dormant, frozen, name mismatch) in the background."""
     batch = precheck.request(db.session(), batch_id, execution.rail())
-    return _batch_view(batch, detail=False)
+    return batch_view(batch, detail=False)
 
 
 @receipts_blp.route("/<receipt:code>")

@@ -21,7 +21,6 @@ from typing import Any
 import marshmallow as ma
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -29,7 +28,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -44,7 +42,7 @@ from chopay import db, web
 from chopay.crypto import data_keys
 from chopay.errors import ChopayError
 from disbursement import domain, schemas
-from disbursement.api import CONTROLLERS, READERS, WRITERS, _batch_view, report_download
+from disbursement.api import CONTROLLERS, READERS, WRITERS, batch_view, errors_download, report_download
 from disbursement.domain import BatchStatus
 from disbursement.services import batches, controls, programs, reports
 
@@ -209,7 +207,7 @@ def upload() -> ResponseReturnValue:
 def _batch_json(batch_id: int) -> dict[str, Any]:
     # What GET /v1/batches/{id} answers, so the page shows what the API does.
     view: dict[str, Any] = schemas.BatchOut().dump(
-        _batch_view(batches.get(db.session(), batch_id), detail=True)
+        batch_view(batches.get(db.session(), batch_id), detail=True)
     )
     view["final"] = view["status"] in FINAL
     view["status_label"] = str(STATUS_LABELS.get(view["status"], view["status"]))
@@ -271,12 +269,7 @@ def progress(batch_id: int) -> ResponseReturnValue:
 @web.requires(*READERS)
 def errors_csv(batch_id: int) -> ResponseReturnValue:
     """Download the batch's validation report as CSV: row, column, code, message."""
-    batches.get(db.session(), batch_id)
-    return Response(
-        stream_with_context(reports.errors_csv(db.session(), batch_id)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}-errors.csv"'},
-    )
+    return errors_download(batch_id)
 
 
 def _decided(batch_id: int, action: Any) -> ResponseReturnValue:
