@@ -214,18 +214,21 @@ def _check_budget(session: Session, batch: Batch) -> None:
 
 def assign_references(session: Session, batch_id: int) -> int:
     """Give every pending item of the batch its payout reference; return how many got one."""
-    done = 0
+    done, after = 0, 0
     while True:
+        # Each page starts after the last one: rescanning from the first item would step over
+        # every item already given a reference, and the approval would grow with the square.
         ids = list(
             session.scalars(
                 sa.select(PayoutItem.id)
-                .where(PayoutItem.batch_id == batch_id, PayoutItem.reference.is_(None))
+                .where(PayoutItem.batch_id == batch_id, PayoutItem.id > after, PayoutItem.reference.is_(None))
                 .order_by(PayoutItem.id)
                 .limit(REFERENCE_PAGE)
             )
         )
         if not ids:
             return done
+        after = ids[-1]
         for attempt in (1, 2, 3):
             refs = [domain.new_reference() for _ in ids]
             try:

@@ -305,6 +305,30 @@ def test_approval_is_maker_checker_and_explicit_about_invalid_rows(
     assert len(item["reference"]) == 16
 
 
+def test_approval_gives_every_item_its_own_reference_page_by_page(
+    client: FlaskClient,
+    app: Flask,
+    people: list[dict[str, Any]],
+    officer: dict[str, str],
+    approver: dict[str, str],
+    run_jobs: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from disbursement.services import batches
+
+    monkeypatch.setattr(batches, "REFERENCE_PAGE", 2)  # five items: pages of 2, 2 and 1
+    batch = validated(client, officer, upload_json(client, officer, [row(p) for p in people[:5]]), run_jobs)
+    approved = client.post(
+        f"/v1/batches/{batch['id']}/approve", json={"exclude_invalid": False}, headers=approver
+    )
+    assert approved.status_code == 200, approved.get_json()
+    with get_db(app).read_session() as s:
+        refs = list(s.scalars(sa.select(PayoutItem.reference).where(PayoutItem.batch_id == batch["id"])))
+    assert len(refs) == 5
+    assert None not in refs
+    assert len(set(refs)) == 5
+
+
 def test_the_creator_can_never_approve(
     app: Flask,
     people: list[dict[str, Any]],
