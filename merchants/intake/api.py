@@ -233,7 +233,9 @@ def _merchant_public_id(session: Any, merchant_id: int) -> str:
     return merchant.public_id if merchant is not None else ""
 
 
-def _payment(session: Any, payment: Payment | None, merchant: str | None = None) -> dict[str, Any] | None:
+def _payment(
+    session: Any, payment: Payment | services.PaymentRecord | None, merchant: str | None = None
+) -> dict[str, Any] | None:
     if payment is None:
         return None
     return schemas.payment_view(payment, merchant or _merchant_public_id(session, payment.merchant_id))
@@ -244,7 +246,7 @@ def _outcome_view(session: Any, outcome: services.Outcome) -> dict[str, Any]:
         "success": True,
         "status": outcome.status,
         "duplicate": outcome.duplicate,
-        "notification": outcome.notification.id,
+        "notification": outcome.notification_id,
         "payment": _payment(session, outcome.payment, outcome.merchant),
     }
 

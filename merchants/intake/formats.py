@@ -22,7 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from merchants.intake.connectors import Connector, hash_key
@@ -54,10 +54,14 @@ class Incoming:
     @property
     def content_sha256(self) -> str:
         """Hash what the notification says, to tell a redelivery from a reused id."""
-        body = asdict(self)
+        # The fields by name, as dataclasses.asdict would give them, without its deep copies.
+        body = {name: getattr(self, name) for name in _FIELDS}
         body["occurred_at"] = self.occurred_at.astimezone(dt.UTC).isoformat()
         encoded = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+_FIELDS = tuple(f.name for f in fields(Incoming))
 
 
 def _key(value: str, field: str) -> str:

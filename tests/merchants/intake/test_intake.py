@@ -336,3 +336,27 @@ def test_unknown_bin_of_a_notification_is_kept_unassigned(
     resp = bank.chopay(chopay_body(bin="970415", account_number=merchant.account_number))
     assert resp.status_code == 202
     assert BIN != "970415"
+
+
+def test_only_an_active_merchant_is_paid_by_account_and_the_account_is_compared_upper_case(
+    bank: Bank, make_merchant: Callable[..., Merchant], app: Flask, session: Session
+) -> None:
+    from chopay.db import get_db
+    from merchants.services import registry
+
+    active = make_merchant(4, account_number="ABC123456")
+    suspended = make_merchant(5)
+    with app.app_context(), get_db(app).unit_of_work() as s:
+        found = s.get(Merchant, suspended.id)
+        assert found is not None
+        registry.change_status(s, found, "suspended", reason="kiểm tra")
+
+    paid = bank.chopay(chopay_body(bank_txn_id="FT1", account_number="abc123456", description="mua rau"))
+    assert paid.status_code == 201, paid.get_json()
+    assert paid.get_json()["payment"]["merchant"] == active.public_id
+    kept = bank.chopay(chopay_body(bank_txn_id="FT2", account_number=suspended.account_number))
+    assert kept.status_code == 202
+    assert kept.get_json()["status"] == "unassigned"
+    status = sa.select(BankNotification.status).where(BankNotification.bank_txn_id == "FT2")
+    assert session.scalar(status) == "unassigned"
+    assert _counts(session) == (2, 1, 1)
