@@ -53,7 +53,16 @@ _LIMITED: set[str] = set()
 """The qualified names of the views declared with :func:`limit` or :func:`public`."""
 
 
-limiter = Limiter(
+class _Limiter(Limiter):
+    """Flask-Limiter, whose per-request check returns at once for a view that declares no limit."""
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if in_middleware and _unlimited():
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
+
+limiter = _Limiter(
     client_address,
     headers_enabled=True,
     swallow_errors=True,
@@ -63,9 +72,8 @@ limiter = Limiter(
 )
 
 
-@limiter.request_filter
 def _unlimited() -> bool:
-    """Tell Flask-Limiter to skip a request whose view declares no limit (nothing would apply)."""
+    """Tell whether the request's view declares no limit, so that no limit could apply to it."""
     config = current_app.config
     if config.get("RATELIMIT_DEFAULT") or config.get("RATELIMIT_APPLICATION"):
         return False
