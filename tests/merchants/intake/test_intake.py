@@ -360,3 +360,15 @@ def test_only_an_active_merchant_is_paid_by_account_and_the_account_is_compared_
     status = sa.select(BankNotification.status).where(BankNotification.bank_txn_id == "FT2")
     assert session.scalar(status) == "unassigned"
     assert _counts(session) == (2, 1, 1)
+
+
+def test_the_intake_answer_is_what_its_documented_schema_dumps(
+    bank: Bank, make_merchant: Callable[..., Merchant], app: Flask
+) -> None:
+    from merchants.intake.schemas import IntakeOut
+
+    merchant = make_merchant(2)
+    answer = bank.chopay(chopay_body(account_number=merchant.account_number)).get_json()
+    assert IntakeOut().dump(IntakeOut().load(answer)) == answer
+    assert answer["payment"]["occurred_at"] == "2026-12-01T02:30:00+00:00"
+    assert answer["payment"]["recorded_at"].endswith("+00:00")
