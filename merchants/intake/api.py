@@ -4,7 +4,8 @@ The three intake endpoints are public: each notification is authenticated by its
 signature or API key (401 ``signature_*`` / ``connector_unknown``), never by a bearer token.
 They answer ``{"success": true, ...}``: 201 for a new payment, 202 for a notification kept
 unassigned (201 on the SePay endpoint, since SePay retries anything but 200 and 201), 200 for a
-redelivery (with the original payment) and for a SePay debit, which is recorded as ignored. A
+redelivery (with the original payment), for a SePay debit and for a payOS payment reported as
+not made (``code`` other than "00", or ``success`` false), both recorded as ignored. A
 reused bank transaction id with a different body is a 409 ``notification_conflict``; the
 conflicting body is kept for review (``GET /v1/bank-notifications/conflicts``).
 
@@ -316,6 +317,7 @@ def _notification_view(session: Any, n: BankNotification) -> dict[str, Any]:
         "amount": n.amount,
         "description": n.description,
         "code": n.code,
+        "sender_status": n.sender_status,
         "occurred_at": n.occurred_at,
         "received_at": n.received_at,
         "assigned_at": n.assigned_at,

@@ -15,9 +15,11 @@ Matching, in order:
 2. otherwise the active merchant owning (BIN, account): a static-QR payment;
 3. otherwise the notification is kept ``unassigned`` until an officer assigns it.
 
-A SePay debit (``transferType: out``) is kept as ``ignored``. The payment row, its ledger
-transaction, the intent's settlement and the notification's status are written in the
-caller's one transaction; the live event is published only once it has committed.
+A SePay debit (``transferType: out``) is kept as ``ignored``, and so is a payment its sender
+reports as not made (a payOS webhook whose code is not "00"), with that report in
+``sender_status``: neither is a payment, so neither is matched, posted or announced. The
+payment row, its ledger transaction, the intent's settlement and the notification's status
+are written in the caller's one transaction; the live event is published only once it has committed.
 
 The common case, a credit to a registered account, is the hot path of the intake, so on
 PostgreSQL it costs three statements besides the ledger's: the claim, which also returns the
@@ -150,6 +152,7 @@ _CLAIM_COLUMNS = (
     "amount",
     "description",
     "code",
+    "sender_status",
     "payer_name",
     "body",
     "occurred_at",
@@ -281,7 +284,7 @@ def record(
         "format": incoming.format,
         "dedup_key": incoming.dedup_key,
         "content_sha256": content,
-        "status": RECORDED if incoming.direction == "in" else IGNORED,
+        "status": RECORDED if incoming.direction == "in" and not incoming.failed else IGNORED,
         "direction": incoming.direction,
         "bank_txn_id": incoming.bank_txn_id,
         "bin": incoming.bin,
@@ -291,6 +294,7 @@ def record(
         "amount": incoming.amount,
         "description": incoming.description[:500],
         "code": incoming.code[:100] if incoming.code else None,
+        "sender_status": incoming.sender_status,
         "payer_name": (
             keys.encrypt(incoming.payer_name, NOTIFICATION_PAYER.context) if incoming.payer_name else None
         ),
@@ -301,7 +305,7 @@ def record(
     claimed, owner = _claim(session, values, incoming.bin, incoming.account_number)
     if claimed is None:
         return _replay(session, incoming, content)
-    if incoming.direction != "in":
+    if values["status"] == IGNORED:
         return Outcome(claimed, IGNORED, None, duplicate=False)
     payment, merchant = _match(session, claimed, incoming, owner, publish)
     if payment is None:

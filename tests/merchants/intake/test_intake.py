@@ -372,3 +372,55 @@ def test_the_intake_answer_is_what_its_documented_schema_dumps(
     assert IntakeOut().dump(IntakeOut().load(answer)) == answer
     assert answer["payment"]["occurred_at"] == "2026-12-01T02:30:00+00:00"
     assert answer["payment"]["recorded_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize(
+    ("data", "envelope", "reported"),
+    [
+        ({"code": "01", "desc": "Giao dịch thất bại"}, {}, "01: Giao dịch thất bại"),
+        ({}, {"code": "14", "desc": "Hết hạn"}, "14: Hết hạn"),
+        ({}, {"success": False}, "00: success (success: false)"),
+    ],
+)
+def test_a_payos_payment_reported_as_failed_is_acknowledged_and_kept_not_paid(
+    bank: Bank,
+    make_merchant: Callable[..., Merchant],
+    make_intent: Callable[..., PaymentIntent],
+    session: Session,
+    client: Any,
+    officer: dict[str, str],
+    data: dict[str, str],
+    envelope: dict[str, Any],
+    reported: str,
+) -> None:
+    merchant = make_merchant(1)
+    intent = make_intent(merchant, 50_000)
+    failed = payos_data(accountNumber=merchant.account_number, description=f"{intent.reference} thanh toan")
+    resp = bank.payos({**failed, **data}, **envelope)
+    assert resp.status_code == 200, resp.get_json()
+    answer = resp.get_json()
+    assert answer["success"] is True  # what payOS waits for before it stops retrying
+    assert answer["status"] == "ignored"
+    assert answer["payment"] is None
+    assert _counts(session) == (1, 0, 0)
+    assert session.scalar(sa.select(PaymentIntent.status).where(PaymentIntent.id == intent.id)) == "open"
+    kept = client.get(f"/v1/bank-notifications/{answer['notification']}", headers=officer).get_json()
+    assert kept["status"] == "ignored"
+    assert kept["sender_status"] == reported
+    assert kept["payment"] is None
+    again = bank.payos({**failed, **data}, **envelope)
+    assert again.status_code == 200
+    assert again.get_json()["duplicate"] is True
+    assert _counts(session) == (1, 0, 0)
+
+
+def test_a_payos_reference_reported_failed_then_paid_is_a_conflict_not_a_payment(
+    bank: Bank, make_merchant: Callable[..., Merchant], session: Session
+) -> None:
+    merchant = make_merchant(1)
+    data = payos_data(accountNumber=merchant.account_number)
+    assert bank.payos({**data, "code": "01", "desc": "Giao dịch thất bại"}).status_code == 200
+    paid = bank.payos(data)
+    assert paid.status_code == 409
+    assert paid.get_json()["code"] == "notification_conflict"
+    assert _counts(session) == (1, 0, 0)
