@@ -252,14 +252,14 @@ def _active_merchant(session: Session, bin_: str | None, account: str) -> tuple[
 
 
 def _claim(
-    session: Session, values: dict[str, Any], bin_: str | None, account: str
+    session: Session, driver: Any, values: dict[str, Any], bin_: str | None, account: str
 ) -> tuple[int | None, Any]:
     """Insert the notification unless its key is taken; return its id (or None) and the merchant.
 
-    On PostgreSQL the merchant owning (``bin_``, ``account``) comes with the claim, as
-    (id, public id) or None; elsewhere it is :data:`_UNKNOWN`, looked up only when needed.
+    On PostgreSQL (``driver`` given) the merchant owning (``bin_``, ``account``) comes with the
+    claim, as (id, public id) or None; elsewhere it is :data:`_UNKNOWN`, looked up when needed.
     """
-    if not _postgres(session):
+    if driver is None:
         claimed = session.connection().execute(_claim_statement(session), values).scalar_one_or_none()
         return claimed, _UNKNOWN
     params = {
@@ -268,7 +268,7 @@ def _claim(
         "merchant_account": account.upper(),
         "active": MerchantStatus.ACTIVE.value,
     }
-    row = _driver(session).execute(_CLAIM_PG, params).fetchone()
+    row = driver.execute(_CLAIM_PG, params).fetchone()
     if row is None:
         return None, None
     return row[0], ((row[1], row[2]) if row[1] is not None else None)
@@ -302,12 +302,13 @@ def record(
         "occurred_at": incoming.occurred_at.astimezone(dt.UTC),
         "received_at": utcnow(),
     }
-    claimed, owner = _claim(session, values, incoming.bin, incoming.account_number)
+    driver = _driver(session) if _postgres(session) else None
+    claimed, owner = _claim(session, driver, values, incoming.bin, incoming.account_number)
     if claimed is None:
         return _replay(session, incoming, content)
     if values["status"] == IGNORED:
         return Outcome(claimed, IGNORED, None, duplicate=False)
-    payment, merchant = _match(session, claimed, incoming, owner, publish)
+    payment, merchant = _match(session, driver, claimed, incoming, owner, publish)
     if payment is None:
         session.connection().execute(
             sa.update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == claimed).values(status=UNASSIGNED)
@@ -346,7 +347,12 @@ def keep_conflict(session: Session, keys: DataKeys, notification_id: int, conten
 
 
 def _match(
-    session: Session, notification_id: int, incoming: Incoming, owner: Any, publish: Publish | None
+    session: Session,
+    driver: Any,
+    notification_id: int,
+    incoming: Incoming,
+    owner: Any,
+    publish: Publish | None,
 ) -> tuple[PaymentRecord | None, str | None]:
     paid = _Paid(
         notification_id,
@@ -362,13 +368,13 @@ def _match(
         if intent is not None:
             merchant = session.get(Merchant, intent.merchant_id)
             assert merchant is not None
-            payment = _pay(session, paid, (merchant.id, merchant.public_id), intent, "intent", publish)
-            return payment, merchant.public_id
+            owner = (merchant.id, merchant.public_id)
+            return _pay(session, paid, owner, intent, "intent", publish, driver), merchant.public_id
     if owner is _UNKNOWN:
         owner = _active_merchant(session, incoming.bin, incoming.account_number)
     if owner is None:
         return None, None
-    return _pay(session, paid, owner, None, "static", publish), owner[1]
+    return _pay(session, paid, owner, None, "static", publish, driver), owner[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +397,9 @@ def _pay(
     intent: PaymentIntent | None,
     kind: str,
     publish: Publish | None,
+    driver: Any = None,
 ) -> PaymentRecord:
+    """Settle the intent, post the payment and insert its row; ``driver`` is psycopg's, if known."""
     merchant_id, merchant_public_id = merchant
     occurred_at = paid.occurred_at
     flag: str | None = None
@@ -424,8 +432,10 @@ def _pay(
         "recorded_at": utcnow(),
         "ledger_tx_id": posted.id,
     }
-    if _postgres(session):
-        payment_id = _driver(session).execute(_INSERT_PAYMENT_PG, row).fetchone()[0]
+    if driver is None and _postgres(session):
+        driver = _driver(session)
+    if driver is not None:
+        payment_id = driver.execute(_INSERT_PAYMENT_PG, row).fetchone()[0]
     else:
         payment_id = session.connection().execute(_INSERT_PAYMENT, row).scalar_one()
     payment = PaymentRecord(payment_id, **row)
