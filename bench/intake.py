@@ -1,11 +1,13 @@
 """Bank-notification intake benchmark: signed notifications over HTTP, beside a bare Flask no-op.
 
 Setup, as the README's production layout: PostgreSQL (database ``chopay_bench_intake``,
-dropped and re-created) and Redis; ``chopay serve`` (gunicorn gthread, CHOPAY_WEB_WORKERS=2,
-one per core), one ``chopay worker`` (the ledger sequencer) and ``chopay events`` (gunicorn
-gevent) for the live streams, all on this machine. The load generator is one asyncio process
-with ``--connections`` keep-alive connections (32), each sending its next request when the
-previous answer has arrived; latency is measured from send to the last byte of the answer.
+dropped and re-created) and Redis; ``chopay serve`` with the documented production settings
+(gunicorn gthread, CHOPAY_WEB_WORKERS one per core, CHOPAY_WEB_THREADS=16 behind a buffering
+proxy; ``--workers`` and ``--threads`` try others), one ``chopay worker`` (the ledger
+sequencer) and ``chopay events`` (gunicorn gevent) for the live streams, all on this machine.
+The load generator is one asyncio process with ``--connections`` keep-alive connections (32),
+each sending its next request when the previous answer has arrived; latency is measured from
+send to the last byte of the answer.
 
 Measures, in one run:
 
@@ -312,6 +314,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--merchants", type=int, default=200)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="CHOPAY_WEB_WORKERS (one per core)"
+    )
     parser.add_argument("--threads", type=int, default=16, help="CHOPAY_WEB_THREADS of the API workers")
     parser.add_argument(
         "--redis-url", default=os.environ.get("CHOPAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
@@ -329,7 +334,7 @@ def main(argv: list[str]) -> int:
             CHOPAY_DATA_DIR=tmp,
             CHOPAY_DATABASE_URL=url,
             CHOPAY_REDIS_URL=args.redis_url,
-            CHOPAY_WEB_WORKERS="2",
+            CHOPAY_WEB_WORKERS=str(args.workers),
             CHOPAY_WEB_THREADS=str(args.threads),
             CHOPAY_LOG_LEVEL="WARNING",
             CHOPAY_BANK_CONNECTORS=f"bench=chopay:{SECRET}",
@@ -377,7 +382,7 @@ def main(argv: list[str]) -> int:
     result = {
         "setup": {
             "cpus": os.cpu_count(),
-            "web_workers": 2,
+            "web_workers": args.workers,
             "web_threads": args.threads,
             "connections": args.connections,
             "merchants": args.merchants,
