@@ -255,13 +255,14 @@ def with_streams(
     return asyncio.run(run())
 
 
-def seed(url: str, keys_dir: Path, merchants: int) -> tuple[list[str], list[tuple[str, int]]]:
+def seed(url: str, keys_dir: Path, merchants: int) -> tuple[list[str], list[tuple[str, str]]]:
     """Register ``merchants`` vendors with a merchant token each; return accounts and (public id, token)."""
     from merchants.services import registry
 
     keys = DataKeys.load(keys_dir / DATA_KEYS_FILE)
     database = Database(url)
-    accounts, vendors = [], []
+    accounts: list[str] = []
+    vendors: list[tuple[str, str]] = []
     with database.unit_of_work() as s:
         for n in range(merchants):
             account = f"{8_000_000_000 + n}"
@@ -284,7 +285,7 @@ def seed(url: str, keys_dir: Path, merchants: int) -> tuple[list[str], list[tupl
             accounts.append(account)
             vendors.append((m.public_id, token))
     database.engine.dispose()
-    return accounts, [(p, t) for p, t in vendors]  # type: ignore[misc]
+    return accounts, vendors
 
 
 def count_rows(url: str) -> dict[str, int]:
