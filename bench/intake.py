@@ -1,11 +1,13 @@
 """Bank-notification intake benchmark: signed notifications over HTTP, beside a bare Flask no-op.
 
 Setup, as the README's production layout: PostgreSQL (database ``chopay_bench_intake``,
-dropped and re-created) and Redis; ``chopay serve`` (gunicorn gthread, CHOPAY_WEB_WORKERS=2,
-one per core), one ``chopay worker`` (the ledger sequencer) and ``chopay events`` (gunicorn
-gevent) for the live streams, all on this machine. The load generator is one asyncio process
-with ``--connections`` keep-alive connections (32), each sending its next request when the
-previous answer has arrived; latency is measured from send to the last byte of the answer.
+dropped and re-created) and Redis; ``chopay serve`` with the documented production settings
+(gunicorn gthread, CHOPAY_WEB_WORKERS one per core, CHOPAY_WEB_THREADS=16 behind a buffering
+proxy; ``--workers`` and ``--threads`` try others), one ``chopay worker`` (the ledger
+sequencer) and ``chopay events`` (gunicorn gevent) for the live streams, all on this machine.
+The load generator is one asyncio process with ``--connections`` keep-alive connections (32),
+each sending its next request when the previous answer has arrived; latency is measured from
+send to the last byte of the answer.
 
 Measures, in one run:
 
@@ -253,13 +255,14 @@ def with_streams(
     return asyncio.run(run())
 
 
-def seed(url: str, keys_dir: Path, merchants: int) -> tuple[list[str], list[tuple[str, int]]]:
+def seed(url: str, keys_dir: Path, merchants: int) -> tuple[list[str], list[tuple[str, str]]]:
     """Register ``merchants`` vendors with a merchant token each; return accounts and (public id, token)."""
     from merchants.services import registry
 
     keys = DataKeys.load(keys_dir / DATA_KEYS_FILE)
     database = Database(url)
-    accounts, vendors = [], []
+    accounts: list[str] = []
+    vendors: list[tuple[str, str]] = []
     with database.unit_of_work() as s:
         for n in range(merchants):
             account = f"{8_000_000_000 + n}"
@@ -282,7 +285,7 @@ def seed(url: str, keys_dir: Path, merchants: int) -> tuple[list[str], list[tupl
             accounts.append(account)
             vendors.append((m.public_id, token))
     database.engine.dispose()
-    return accounts, [(p, t) for p, t in vendors]  # type: ignore[misc]
+    return accounts, vendors
 
 
 def count_rows(url: str) -> dict[str, int]:
@@ -312,6 +315,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--merchants", type=int, default=200)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="CHOPAY_WEB_WORKERS (one per core)"
+    )
     parser.add_argument("--threads", type=int, default=16, help="CHOPAY_WEB_THREADS of the API workers")
     parser.add_argument(
         "--redis-url", default=os.environ.get("CHOPAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
@@ -329,7 +335,7 @@ def main(argv: list[str]) -> int:
             CHOPAY_DATA_DIR=tmp,
             CHOPAY_DATABASE_URL=url,
             CHOPAY_REDIS_URL=args.redis_url,
-            CHOPAY_WEB_WORKERS="2",
+            CHOPAY_WEB_WORKERS=str(args.workers),
             CHOPAY_WEB_THREADS=str(args.threads),
             CHOPAY_LOG_LEVEL="WARNING",
             CHOPAY_BANK_CONNECTORS=f"bench=chopay:{SECRET}",
@@ -377,7 +383,7 @@ def main(argv: list[str]) -> int:
     result = {
         "setup": {
             "cpus": os.cpu_count(),
-            "web_workers": 2,
+            "web_workers": args.workers,
             "web_threads": args.threads,
             "connections": args.connections,
             "merchants": args.merchants,

@@ -10,7 +10,9 @@ with many threads (``CHOPAY_WEB_THREADS``, 64 by default: a thread waiting on a 
 little) and a read deadline: once a request has started, a body that does not arrive within
 ``CHOPAY_READ_TIMEOUT`` seconds ends the request with a 400 and frees the thread. In production
 a buffering proxy in front (nginx with ``proxy_request_buffering on``, the default) hands
-gunicorn only complete requests, as gunicorn's own deployment guide advises.
+gunicorn only complete requests, as gunicorn's own deployment guide advises; there the
+documented settings are one worker per core (``CHOPAY_WEB_WORKERS``) and 16 threads each
+(``CHOPAY_WEB_THREADS=16``), which is what ``bench/intake.py`` measures.
 """
 
 from __future__ import annotations

@@ -19,6 +19,13 @@ clients reach chopay directly, or they could choose their own address.
 
 ``public`` applies ``CHOPAY_PUBLIC_RATE_LIMIT`` (default ``60/minute``); ``limit("5/second")``
 applies a fixed limit. A request over the limit gets 429 problem+json with ``Retry-After``.
+
+Only the views declared this way are limited; every other request skips the limiter at once
+(unless the app sets Flask-Limiter's ``RATELIMIT_DEFAULT`` or ``RATELIMIT_APPLICATION``).
+Endpoints behind a bearer token are limited by who holds the token, and the bank-notification
+intake by its connector's signature: a bank feed posts from a few addresses at a high rate, so
+a per-address limit there would refuse genuine payments and protect nothing the signature
+check does not.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
+from flask_limiter.util import get_qualified_name
 from limits import parse
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -41,7 +49,20 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-limiter = Limiter(
+_LIMITED: set[str] = set()
+"""The qualified names of the views declared with :func:`limit` or :func:`public`."""
+
+
+class _Limiter(Limiter):
+    """Flask-Limiter, whose per-request check returns at once for a view that declares no limit."""
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if in_middleware and _unlimited():
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
+
+limiter = _Limiter(
     client_address,
     headers_enabled=True,
     swallow_errors=True,
@@ -49,6 +70,15 @@ limiter = Limiter(
     strategy="moving-window",
     key_prefix="chopay:ratelimit",
 )
+
+
+def _unlimited() -> bool:
+    """Tell whether the request's view declares no limit, so that no limit could apply to it."""
+    config = current_app.config
+    if config.get("RATELIMIT_DEFAULT") or config.get("RATELIMIT_APPLICATION"):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return view is None or get_qualified_name(view) not in _LIMITED
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -68,11 +98,18 @@ def _public_limit() -> str:
 def limit(value: str) -> Callable[[F], F]:
     """Limit a view to ``value`` requests per client address."""
     parse(value)  # a typo fails at import, not at the first request
-    return limiter.limit(value)  # type: ignore[return-value]
+    decorate = limiter.limit(value)
+
+    def limited(view: F) -> F:
+        _LIMITED.add(get_qualified_name(view))
+        return decorate(view)  # type: ignore[return-value]
+
+    return limited
 
 
 def public(view: F) -> F:
     """Limit a public view to ``CHOPAY_PUBLIC_RATE_LIMIT`` requests per client address."""
+    _LIMITED.add(get_qualified_name(view))
     return limiter.limit(_public_limit)(view)  # type: ignore[return-value]
 
 

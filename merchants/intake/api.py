@@ -4,7 +4,8 @@ The three intake endpoints are public: each notification is authenticated by its
 signature or API key (401 ``signature_*`` / ``connector_unknown``), never by a bearer token.
 They answer ``{"success": true, ...}``: 201 for a new payment, 202 for a notification kept
 unassigned (201 on the SePay endpoint, since SePay retries anything but 200 and 201), 200 for a
-redelivery (with the original payment) and for a SePay debit, which is recorded as ignored. A
+redelivery (with the original payment), for a SePay debit and for a payOS payment reported as
+not made (``code`` other than "00", or ``success`` false), both recorded as ignored. A
 reused bank transaction id with a different body is a 409 ``notification_conflict``; the
 conflicting body is kept for review (``GET /v1/bank-notifications/conflicts``).
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
@@ -201,7 +202,7 @@ def _connector(name: str | None, fmt: str) -> connectors.Connector:
     return found
 
 
-def _intake(parse: Callable[[], formats.Incoming], sepay: bool = False) -> tuple[dict[str, Any], int]:
+def _intake(parse: Callable[[], formats.Incoming], sepay: bool = False) -> Response:
     """Verify with ``parse``, record, and answer as the intake endpoints do."""
     try:
         incoming = formats.check_time(parse())
@@ -225,7 +226,11 @@ def _intake(parse: Callable[[], formats.Incoming], sepay: bool = False) -> tuple
         status = 201 if sepay else 202
     else:
         status = 201
-    return _outcome_view(session, outcome), status
+    # Serialised here rather than by the IntakeOut schema, which documents it: the answer is
+    # the hot path's last step, and its fields are plain values already.
+    answer = cast(Response, current_app.json.response(intake_view(session, outcome)))
+    answer.status_code = status
+    return answer
 
 
 def _merchant_public_id(session: Any, merchant_id: int) -> str:
@@ -233,19 +238,26 @@ def _merchant_public_id(session: Any, merchant_id: int) -> str:
     return merchant.public_id if merchant is not None else ""
 
 
-def _payment(session: Any, payment: Payment | None, merchant: str | None = None) -> dict[str, Any] | None:
+def _payment(
+    session: Any, payment: Payment | services.PaymentRecord | None, merchant: str | None = None
+) -> dict[str, Any] | None:
     if payment is None:
         return None
     return schemas.payment_view(payment, merchant or _merchant_public_id(session, payment.merchant_id))
 
 
-def _outcome_view(session: Any, outcome: services.Outcome) -> dict[str, Any]:
+def intake_view(session: Any, outcome: services.Outcome) -> dict[str, Any]:
+    """Return an intake answer as ``IntakeOut`` dumps it (times in ISO 8601), ready for JSON."""
+    payment = _payment(session, outcome.payment, outcome.merchant)
+    if payment is not None:
+        payment["occurred_at"] = payment["occurred_at"].isoformat()
+        payment["recorded_at"] = payment["recorded_at"].isoformat()
     return {
         "success": True,
         "status": outcome.status,
         "duplicate": outcome.duplicate,
-        "notification": outcome.notification.id,
-        "payment": _payment(session, outcome.payment, outcome.merchant),
+        "notification": outcome.notification_id,
+        "payment": payment,
     }
 
 
@@ -262,7 +274,7 @@ def _outcome_view(session: Any, outcome: services.Outcome) -> dict[str, Any]:
         ],
     )
 )
-def receive_chopay() -> tuple[dict[str, Any], int]:
+def receive_chopay() -> Response:
     """Receive a chopay-format bank notification, signed with the connector's secret."""
     body = request.get_data(cache=True)
     connector = _connector(request.headers.get(wh.CONNECTOR_HEADER), "chopay")
@@ -273,7 +285,7 @@ def receive_chopay() -> tuple[dict[str, Any], int]:
 @blp.response(201, schemas.IntakeOut, description="A payment was recorded, or kept unassigned")
 @blp.alt_response(200, schema=schemas.IntakeOut, description="A redelivery, or a debit (ignored)")
 @blp.doc(**_body_doc(SEPAY_BODY, [_header("Authorization", "Apikey <the connector's API key>")]))
-def receive_sepay(connector: str) -> tuple[dict[str, Any], int]:
+def receive_sepay(connector: str) -> Response:
     """Receive a SePay webhook; SePay stops retrying on {"success": true} with 200 or 201."""
     found = _connector(connector, "sepay")
     body = request.get_data(cache=True)
@@ -285,7 +297,7 @@ def receive_sepay(connector: str) -> tuple[dict[str, Any], int]:
 @blp.alt_response(200, schema=schemas.IntakeOut, description="A redelivery: the original payment")
 @blp.alt_response(202, schema=schemas.IntakeOut, description="Kept unassigned: no merchant matched")
 @blp.doc(**_body_doc(PAYOS_BODY, []))
-def receive_payos(connector: str) -> tuple[dict[str, Any], int]:
+def receive_payos(connector: str) -> Response:
     """Receive a payOS payment webhook, verified with the connector's checksum key."""
     found = _connector(connector, "payos")
     body = request.get_data(cache=True)
@@ -305,6 +317,7 @@ def _notification_view(session: Any, n: BankNotification) -> dict[str, Any]:
         "amount": n.amount,
         "description": n.description,
         "code": n.code,
+        "sender_status": n.sender_status,
         "occurred_at": n.occurred_at,
         "received_at": n.received_at,
         "assigned_at": n.assigned_at,

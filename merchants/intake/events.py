@@ -15,6 +15,11 @@ in between is not lost, and ids the replay sent are skipped. A comment line ever
 :data:`KEEPALIVE` seconds keeps proxies from closing an idle stream and notices a client
 that has gone.
 
+Publishing to Redis does not wait for Redis: the request thread queues the message and one
+sender thread per process sends whatever has queued in one pipelined round trip, so that a
+burst of payments costs one write to Redis, not one per payment. An event is a signal, not
+the record: one lost with a dying process is replayed from the table on reconnection.
+
 Streams are long and mostly idle. Under a thread-per-connection worker (``chopay serve``,
 gunicorn gthread) each one would hold a thread, so such a process serves at most
 ``CHOPAY_EVENTS_MAX_STREAMS`` streams (503 ``streams_exhausted`` beyond). Production serves
@@ -47,6 +52,7 @@ EVENT = "payment.received"
 KEEPALIVE = 15.0
 REPLAY_LIMIT = 1000
 QUEUE_LIMIT = 1000
+SEND_BATCH = 500
 
 
 def format_event(payment_id: int, data: dict[str, Any]) -> str:
@@ -69,6 +75,8 @@ class Bus:
         self._count = 0
         self._listener: threading.Thread | None = None
         self._redis: Any = None
+        self._outbox: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
 
     # -- publishing ---------------------------------------------------------------------------
     def publish(self, event: PaymentEvent) -> None:
@@ -77,7 +85,36 @@ class Bus:
         if self.redis_url is None:
             self.deliver(message)
             return
-        self._connection().publish(CHANNEL, json.dumps(message))
+        self._outbox.put(json.dumps(message))
+        sender = self._sender
+        if sender is None or not sender.is_alive():
+            self._start_sender()
+
+    def _start_sender(self) -> None:
+        with self._lock:
+            if self._sender is not None and self._sender.is_alive():
+                return
+            self._sender = threading.Thread(target=self._send, name="chopay-events-send", daemon=True)
+            self._sender.start()
+
+    def _send(self) -> None:
+        from redis.exceptions import RedisError
+
+        while True:
+            batch = [self._outbox.get()]
+            while len(batch) < SEND_BATCH:
+                try:
+                    batch.append(self._outbox.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                pipe = self._connection().pipeline(transaction=False)
+                for message in batch:
+                    pipe.publish(CHANNEL, message)
+                pipe.execute()
+            except (RedisError, OSError):
+                # Streams that missed these catch up from the table when they reconnect.
+                log.warning("payment events not published: %d dropped", len(batch), exc_info=True)
 
     def _connection(self) -> Any:
         if self._redis is None:

@@ -9,7 +9,10 @@ say is then the same thing: a credit (or, for SePay, a debit) of ``amount`` to a
   (SePay's id when there is none); the BIN is the ``gateway``'s in the bank directory, else
   the connector's; the text searched for a reference is ``content`` and ``code``.
 * ``payos``: ``data.reference`` is the dedup key and the bank transaction id; the BIN is the
-  connector's.
+  connector's. payOS's webhook says whether the payment went through: ``code`` (its error
+  code) and ``data.code`` are ``"00"`` and ``success`` is true for a payment made, as payOS's
+  webhook reference documents. Anything else is a payment that was not made: it is kept with
+  ``sender_status`` (the code and description payOS gave) and is never paid to anyone.
 
 ``content_sha256`` hashes what the notification says (not its bytes, nor its signature, which
 changes with every delivery of a chopay-format notification): a redelivery has the same hash,
@@ -22,7 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from merchants.intake.connectors import Connector, hash_key
@@ -50,14 +53,26 @@ class Incoming:
     payer_name: str | None
     occurred_at: dt.datetime
     connector_txn_id: str | None = None
+    sender_status: str | None = None  # why the sender reports this payment as not made
+
+    @property
+    def failed(self) -> bool:
+        """Tell whether the sender reports the payment as not made (it is no payment)."""
+        return self.sender_status is not None
 
     @property
     def content_sha256(self) -> str:
         """Hash what the notification says, to tell a redelivery from a reused id."""
-        body = asdict(self)
+        # The fields by name, as dataclasses.asdict would give them, without its deep copies.
+        body = {name: getattr(self, name) for name in _FIELDS}
         body["occurred_at"] = self.occurred_at.astimezone(dt.UTC).isoformat()
+        if body["sender_status"] is None:
+            del body["sender_status"]  # the hash of every payment made stays what it always was
         encoded = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+_FIELDS = tuple(f.name for f in fields(Incoming))
 
 
 def _key(value: str, field: str) -> str:
@@ -112,9 +127,27 @@ def sepay(connector: Connector, body: bytes, authorization: str | None) -> Incom
     )
 
 
+PAYOS_SUCCESS = "00"
+SENDER_STATUS_LIMIT = 200
+
+
+def payos_failure(envelope: dict[str, Any], note: wh.PayosNotification) -> str | None:
+    """Return what payOS says of a payment it reports as not made, or None for a payment made."""
+    code, desc = str(envelope.get("code", "")), str(envelope.get("desc", ""))
+    if code == PAYOS_SUCCESS and note.code == PAYOS_SUCCESS and envelope.get("success") is True:
+        return None
+    if code == PAYOS_SUCCESS:
+        code, desc = note.code, note.desc
+    reported = f"{code}: {desc}"
+    if code == PAYOS_SUCCESS:  # only ``success`` says the payment failed
+        reported += f" (success: {json.dumps(envelope.get('success'))})"
+    return reported[:SENDER_STATUS_LIMIT]
+
+
 def payos(connector: Connector, body: bytes) -> Incoming:
     """Verify a payOS webhook as the payOS SDK does, and take its data."""
     note = wh.verify_payos(body, connector.secrets)
+    envelope = json.loads(body)  # verified above: a JSON object with code, desc and success
     return Incoming(
         connector=connector.name,
         format="payos",
@@ -129,6 +162,7 @@ def payos(connector: Connector, body: bytes) -> Incoming:
         payer_name=note.counter_account_name or None,
         occurred_at=note.transaction_date_time,
         connector_txn_id=str(note.order_code),
+        sender_status=payos_failure(envelope, note),
     )
 
 

@@ -1,7 +1,8 @@
 """Tables of the intake: connectors and their secrets, notifications, payments, conflicts.
 
 A notification row exists for everything a connector reported and chopay accepted, payment or
-not (``status``: ``recorded``, ``unassigned`` or ``ignored``); ``(connector, dedup_key)`` is
+not (``status``: ``recorded``, ``unassigned`` or ``ignored``; ``sender_status`` says why a
+notification the sender reported as a failed payment was ignored); ``(connector, dedup_key)`` is
 unique, which is what makes a redelivery, or fifty of them at once, record one payment. A
 payment row exists only for a recorded notification, always with its ledger transaction
 (``ledger_tx_id`` is not nullable: both are written in one database transaction).
@@ -82,6 +83,7 @@ class BankNotification(Base):
     amount: Mapped[Money]
     description: Mapped[str] = mapped_column(sa.String(500))
     code: Mapped[str | None] = mapped_column(sa.String(100))
+    sender_status: Mapped[str | None] = mapped_column(sa.String(200))
     payer_name: Mapped[str | None] = mapped_column(sa.Text)
     body: Mapped[str] = mapped_column(sa.Text)
     occurred_at: Mapped[dt.datetime]

@@ -69,6 +69,10 @@ class NotificationOut(ma.Schema):
     amount = ma.fields.Integer()
     description = ma.fields.String()
     code = ma.fields.String(allow_none=True)
+    sender_status = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "Why an ignored notification is no payment, as its sender said (payOS)"},
+    )
     occurred_at = ma.fields.AwareDateTime()
     received_at = ma.fields.AwareDateTime()
     assigned_at = ma.fields.AwareDateTime(allow_none=True)

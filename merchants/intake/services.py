@@ -15,9 +15,16 @@ Matching, in order:
 2. otherwise the active merchant owning (BIN, account): a static-QR payment;
 3. otherwise the notification is kept ``unassigned`` until an officer assigns it.
 
-A SePay debit (``transferType: out``) is kept as ``ignored``. The payment row, its ledger
-transaction, the intent's settlement and the notification's status are written in the
-caller's one transaction; the live event is published only once it has committed.
+A SePay debit (``transferType: out``) is kept as ``ignored``, and so is a payment its sender
+reports as not made (a payOS webhook whose code is not "00"), with that report in
+``sender_status``: neither is a payment, so neither is matched, posted or announced. The
+payment row, its ledger transaction, the intent's settlement and the notification's status
+are written in the caller's one transaction; the live event is published only once it has committed.
+
+The common case, a credit to a registered account, is the hot path of the intake, so on
+PostgreSQL it costs three statements besides the ledger's: the claim, which also returns the
+active merchant owning the account (one round trip), and the payment row, both sent straight
+to the driver with their SQL built once; nothing is read back and no ORM object is made.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from chopay import db
 from chopay.crypto import DataKeys
 from chopay.db import utcnow
 from chopay.errors import Conflict, NotFound
+from merchants.domain import MerchantStatus
 from merchants.intake import ledger, matching
 from merchants.intake.formats import Incoming
 from merchants.intake.models import (
@@ -48,7 +56,7 @@ from merchants.intake.models import (
     Payment,
 )
 from merchants.models import Merchant, PaymentIntent
-from merchants.services import intents, registry
+from merchants.services import intents
 
 RECORDED = "recorded"
 UNASSIGNED = "unassigned"
@@ -81,19 +89,34 @@ class PaymentEvent:
 Publish = Callable[[PaymentEvent], None]
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    """A payment row as it was inserted (the fields of :class:`Payment`), not read back."""
+
+    id: int
+    notification_id: int
+    merchant_id: int
+    intent_id: int | None
+    connector: str
+    bank_txn_id: str
+    amount: int
+    reference: str | None
+    kind: str
+    flag: str | None
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    ledger_tx_id: int
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one delivery."""
 
-    notification: BankNotification
-    payment: Payment | None
+    notification_id: int
+    status: str  # the notification's: recorded, unassigned or ignored
+    payment: Payment | PaymentRecord | None
     duplicate: bool
     merchant: str | None = None  # the payment's merchant's public id, when known without a query
-
-    @property
-    def status(self) -> str:
-        """Return the notification's status: recorded, unassigned or ignored."""
-        return self.notification.status
 
 
 class ReusedId(Conflict):
@@ -112,7 +135,78 @@ class ReusedId(Conflict):
 
 _NOTIFICATIONS = cast(sa.Table, BankNotification.__table__)
 _PAYMENTS = cast(sa.Table, Payment.__table__)
+_MERCHANTS = cast(sa.Table, Merchant.__table__)
 _CLAIM: dict[str, Any] = {}
+_CLAIM_COLUMNS = (
+    "connector",
+    "format",
+    "dedup_key",
+    "content_sha256",
+    "status",
+    "direction",
+    "bank_txn_id",
+    "bin",
+    "account_number",
+    "account_index",
+    "account_last4",
+    "amount",
+    "description",
+    "code",
+    "sender_status",
+    "payer_name",
+    "body",
+    "occurred_at",
+    "received_at",
+)
+_PAYMENT_COLUMNS = (
+    "notification_id",
+    "merchant_id",
+    "intent_id",
+    "connector",
+    "bank_txn_id",
+    "amount",
+    "reference",
+    "kind",
+    "flag",
+    "occurred_at",
+    "recorded_at",
+    "ledger_tx_id",
+)
+
+
+def _placeholders(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"%({c})s" for c in columns)
+
+
+# PostgreSQL, through the driver: the claim returns the new row's id and the active merchant
+# owning the account (no row at all when the notification was claimed before).
+_CLAIM_PG = f"""
+WITH claimed AS (
+    INSERT INTO bank_notifications ({", ".join(_CLAIM_COLUMNS)})
+    VALUES ({_placeholders(_CLAIM_COLUMNS)})
+    ON CONFLICT (connector, dedup_key) DO NOTHING
+    RETURNING id
+)
+SELECT claimed.id, m.id, m.public_id
+FROM claimed
+LEFT JOIN merchants m
+    ON m.bin = %(merchant_bin)s AND m.account_number = %(merchant_account)s AND m.status = %(active)s
+LIMIT 1
+"""
+_INSERT_PAYMENT_PG = f"""
+INSERT INTO payments ({", ".join(_PAYMENT_COLUMNS)}) VALUES ({_placeholders(_PAYMENT_COLUMNS)}) RETURNING id
+"""
+_ACTIVE_MERCHANT = (
+    sa.select(_MERCHANTS.c.id, _MERCHANTS.c.public_id)
+    .where(
+        _MERCHANTS.c.bin == sa.bindparam("bin"),
+        _MERCHANTS.c.account_number == sa.bindparam("account"),
+        _MERCHANTS.c.status == MerchantStatus.ACTIVE.value,
+    )
+    .limit(1)
+)
+_UNKNOWN: Any = object()
+"""The merchant owning the account, not looked up yet."""
 
 
 def _insert(session: Session) -> Any:
@@ -140,6 +234,46 @@ def _account_index(keys: DataKeys, bin_: str | None, account: str) -> str:
     return keys.blind_index(f"{bin_ or ''}:{account}", ACCOUNT_INDEX)
 
 
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _driver(session: Session) -> Any:
+    """Return the driver connection under the session's transaction (psycopg)."""
+    return session.connection().connection.driver_connection
+
+
+def _active_merchant(session: Session, bin_: str | None, account: str) -> tuple[int, str] | None:
+    """Return (id, public id) of the active merchant paid at (``bin_``, ``account``), or None."""
+    if bin_ is None:
+        return None
+    row = session.connection().execute(_ACTIVE_MERCHANT, {"bin": bin_, "account": account.upper()}).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _claim(
+    session: Session, driver: Any, values: dict[str, Any], bin_: str | None, account: str
+) -> tuple[int | None, Any]:
+    """Insert the notification unless its key is taken; return its id (or None) and the merchant.
+
+    On PostgreSQL (``driver`` given) the merchant owning (``bin_``, ``account``) comes with the
+    claim, as (id, public id) or None; elsewhere it is :data:`_UNKNOWN`, looked up when needed.
+    """
+    if driver is None:
+        claimed = session.connection().execute(_claim_statement(session), values).scalar_one_or_none()
+        return claimed, _UNKNOWN
+    params = {
+        **values,
+        "merchant_bin": bin_,
+        "merchant_account": account.upper(),
+        "active": MerchantStatus.ACTIVE.value,
+    }
+    row = driver.execute(_CLAIM_PG, params).fetchone()
+    if row is None:
+        return None, None
+    return row[0], ((row[1], row[2]) if row[1] is not None else None)
+
+
 def record(
     session: Session, keys: DataKeys, incoming: Incoming, body: bytes, publish: Publish | None = None
 ) -> Outcome:
@@ -150,7 +284,7 @@ def record(
         "format": incoming.format,
         "dedup_key": incoming.dedup_key,
         "content_sha256": content,
-        "status": RECORDED if incoming.direction == "in" else IGNORED,
+        "status": RECORDED if incoming.direction == "in" and not incoming.failed else IGNORED,
         "direction": incoming.direction,
         "bank_txn_id": incoming.bank_txn_id,
         "bin": incoming.bin,
@@ -160,6 +294,7 @@ def record(
         "amount": incoming.amount,
         "description": incoming.description[:500],
         "code": incoming.code[:100] if incoming.code else None,
+        "sender_status": incoming.sender_status,
         "payer_name": (
             keys.encrypt(incoming.payer_name, NOTIFICATION_PAYER.context) if incoming.payer_name else None
         ),
@@ -167,20 +302,19 @@ def record(
         "occurred_at": incoming.occurred_at.astimezone(dt.UTC),
         "received_at": utcnow(),
     }
-    claimed = session.execute(_claim_statement(session), values).scalar_one_or_none()
+    driver = _driver(session) if _postgres(session) else None
+    claimed, owner = _claim(session, driver, values, incoming.bin, incoming.account_number)
     if claimed is None:
         return _replay(session, incoming, content)
-    # The row as inserted, without reading it back: the caller only reads its fields.
-    notification = BankNotification(id=claimed, **values)
-    if incoming.direction != "in":
-        return Outcome(notification, None, duplicate=False)
-    payment, merchant = _match(session, notification, incoming, publish)
+    if values["status"] == IGNORED:
+        return Outcome(claimed, IGNORED, None, duplicate=False)
+    payment, merchant = _match(session, driver, claimed, incoming, owner, publish)
     if payment is None:
-        notification.status = UNASSIGNED
-        session.execute(
+        session.connection().execute(
             sa.update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == claimed).values(status=UNASSIGNED)
         )
-    return Outcome(notification, payment, duplicate=False, merchant=merchant)
+        return Outcome(claimed, UNASSIGNED, None, duplicate=False)
+    return Outcome(claimed, RECORDED, payment, duplicate=False, merchant=merchant)
 
 
 def _replay(session: Session, incoming: Incoming, content: str) -> Outcome:
@@ -194,7 +328,7 @@ def _replay(session: Session, incoming: Incoming, content: str) -> Outcome:
     if existing.content_sha256 != content:
         raise ReusedId(existing.id)
     payment = session.scalar(sa.select(Payment).where(Payment.notification_id == existing.id))
-    return Outcome(existing, payment, duplicate=True)
+    return Outcome(existing.id, existing.status, payment, duplicate=True)
 
 
 def keep_conflict(session: Session, keys: DataKeys, notification_id: int, content: str, body: bytes) -> None:
@@ -213,66 +347,100 @@ def keep_conflict(session: Session, keys: DataKeys, notification_id: int, conten
 
 
 def _match(
-    session: Session, notification: BankNotification, incoming: Incoming, publish: Publish | None
-) -> tuple[Payment | None, str | None]:
+    session: Session,
+    driver: Any,
+    notification_id: int,
+    incoming: Incoming,
+    owner: Any,
+    publish: Publish | None,
+) -> tuple[PaymentRecord | None, str | None]:
+    paid = _Paid(
+        notification_id,
+        incoming.connector,
+        incoming.dedup_key,
+        incoming.bank_txn_id,
+        incoming.amount,
+        incoming.occurred_at.astimezone(dt.UTC),
+        incoming.connector_txn_id,
+    )
     for reference in matching.candidates(incoming.description, incoming.code):
         intent = intents.find_open_intent(session, reference, lock=True)
         if intent is not None:
             merchant = session.get(Merchant, intent.merchant_id)
             assert merchant is not None
-            paid = _pay(session, notification, incoming, merchant, intent, "intent", publish)
-            return paid, merchant.public_id
-    if incoming.bin is None:
+            owner = (merchant.id, merchant.public_id)
+            return _pay(session, paid, owner, intent, "intent", publish, driver), merchant.public_id
+    if owner is _UNKNOWN:
+        owner = _active_merchant(session, incoming.bin, incoming.account_number)
+    if owner is None:
         return None, None
-    merchant = registry.find_active_by_account(session, incoming.bin, incoming.account_number)
-    if merchant is None:
-        return None, None
-    return _pay(session, notification, incoming, merchant, None, "static", publish), merchant.public_id
+    return _pay(session, paid, owner, None, "static", publish, driver), owner[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Paid:
+    """What a payment takes from its notification."""
+
+    notification_id: int
+    connector: str
+    dedup_key: str
+    bank_txn_id: str
+    amount: int
+    occurred_at: dt.datetime
+    connector_txn_id: str | None
 
 
 def _pay(
     session: Session,
-    notification: BankNotification,
-    incoming: Incoming | None,
-    merchant: Merchant,
+    paid: _Paid,
+    merchant: tuple[int, str],
     intent: PaymentIntent | None,
     kind: str,
     publish: Publish | None,
-) -> Payment:
-    occurred_at = notification.occurred_at
+    driver: Any = None,
+) -> PaymentRecord:
+    """Settle the intent, post the payment and insert its row; ``driver`` is psycopg's, if known."""
+    merchant_id, merchant_public_id = merchant
+    occurred_at = paid.occurred_at
     flag: str | None = None
     if intent is not None:
-        settled = intents.settle_intent(session, intent, notification.amount, occurred_at)
+        settled = intents.settle_intent(session, intent, paid.amount, occurred_at)
         flag = settled if settled in FLAGS else None
+    reference = intent.reference if intent is not None else None
     posted = ledger.post_payment(
         session,
-        merchant=merchant.public_id,
-        connector=notification.connector,
-        dedup_key=notification.dedup_key,
-        bank_txn_id=notification.bank_txn_id,
-        amount=notification.amount,
+        merchant=merchant_public_id,
+        connector=paid.connector,
+        dedup_key=paid.dedup_key,
+        bank_txn_id=paid.bank_txn_id,
+        amount=paid.amount,
         occurred_at=occurred_at,
-        reference=intent.reference if intent is not None else None,
-        connector_txn_id=incoming.connector_txn_id if incoming is not None else None,
+        reference=reference,
+        connector_txn_id=paid.connector_txn_id,
     )
-    row = {
-        "notification_id": notification.id,
-        "merchant_id": merchant.id,
+    row: dict[str, Any] = {
+        "notification_id": paid.notification_id,
+        "merchant_id": merchant_id,
         "intent_id": intent.id if intent is not None else None,
-        "connector": notification.connector,
-        "bank_txn_id": notification.bank_txn_id,
-        "amount": notification.amount,
-        "reference": intent.reference if intent is not None else None,
+        "connector": paid.connector,
+        "bank_txn_id": paid.bank_txn_id,
+        "amount": paid.amount,
+        "reference": reference,
         "kind": kind,
         "flag": flag,
         "occurred_at": occurred_at,
         "recorded_at": utcnow(),
         "ledger_tx_id": posted.id,
     }
-    payment_id = session.execute(_INSERT_PAYMENT, row).scalar_one()
-    payment = Payment(id=payment_id, **row)  # as inserted; not read back
+    if driver is None and _postgres(session):
+        driver = _driver(session)
+    if driver is not None:
+        payment_id = driver.execute(_INSERT_PAYMENT_PG, row).fetchone()[0]
+    else:
+        payment_id = session.connection().execute(_INSERT_PAYMENT, row).scalar_one()
+    payment = PaymentRecord(payment_id, **row)
     if publish is not None:
-        event = PaymentEvent(merchant.id, payment.id, payment.amount, payment.reference, occurred_at, flag)
+        event = PaymentEvent(merchant_id, payment_id, paid.amount, reference, occurred_at, flag)
         db.after_commit(session, lambda: publish(event))
     return payment
 
@@ -299,7 +467,7 @@ def assign(
     reference: str | None = None,
     by: int,
     publish: Publish | None = None,
-) -> Payment:
+) -> PaymentRecord:
     """Record an unassigned notification as a payment to ``merchant`` (settling an open intent)."""
     notification = get_notification(session, notification_id, lock=True)
     if notification.status != UNASSIGNED:
@@ -318,7 +486,16 @@ def assign(
     notification.status = RECORDED
     notification.assigned_by = by
     notification.assigned_at = utcnow()
-    return _pay(session, notification, None, merchant, intent, "assigned", publish)
+    paid = _Paid(
+        notification.id,
+        notification.connector,
+        notification.dedup_key,
+        notification.bank_txn_id,
+        notification.amount,
+        notification.occurred_at,
+        None,
+    )
+    return _pay(session, paid, (merchant.id, merchant.public_id), intent, "assigned", publish)
 
 
 def list_notifications(

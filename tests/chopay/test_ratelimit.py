@@ -63,6 +63,23 @@ def test_views_without_the_decorator_are_not_limited(make_app: Callable[..., Fla
     assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 200]
 
 
+def test_the_limiter_skips_only_views_that_declare_no_limit(make_app: Callable[..., Flask]) -> None:
+    app = _with_public_route(make_app(public_rate_limit="1/minute"))
+    for path, method, skipped in [
+        ("/v1/bank-notifications", "POST", True),
+        ("/healthz", "GET", True),
+        ("/v1/qr/verify", "POST", False),
+        ("/v1/test-public", "GET", False),
+    ]:
+        with app.test_request_context(path, method=method):
+            assert ratelimit._unlimited() is skipped, path
+
+
+def test_a_default_limit_of_the_app_still_applies_to_every_view(make_app: Callable[..., Flask]) -> None:
+    client = make_app(extra={"RATELIMIT_DEFAULT": "2/minute"}).test_client()
+    assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
+
+
 def test_counters_live_on_redis_when_it_is_configured(make_app: Callable[..., Flask], redis_url: str) -> None:
     from redis import Redis
 

@@ -126,10 +126,21 @@ class Bank:
             f"/v1/bank-notifications/sepay/{connector}", data=body, headers=wh.sepay_headers(key)
         )
 
-    def payos(self, data: dict[str, Any], *, key: str = PAYOS_KEY, connector: str = "payos-a") -> Any:
+    def payos(
+        self,
+        data: dict[str, Any],
+        *,
+        key: str = PAYOS_KEY,
+        connector: str = "payos-a",
+        success: bool | None = None,
+        **kw: Any,
+    ) -> Any:
+        body = wh.sign_payos(data, key, **kw)
+        if success is not None:  # the checksum covers only data: the envelope may say anything
+            body = json.dumps({**json.loads(body), "success": success}).encode()
         return self.client.post(
             f"/v1/bank-notifications/payos/{connector}",
-            data=wh.sign_payos(data, key),
+            data=body,
             headers={"Content-Type": "application/json"},
         )
 

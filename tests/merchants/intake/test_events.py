@@ -118,3 +118,27 @@ def test_a_thread_per_connection_process_refuses_streams_beyond_its_share(
         bad = httpx.get(url, headers={**headers, "Last-Event-ID": "x1"}, timeout=20)
         assert bad.status_code == 400
         assert bad.json()["code"] == "last_event_id_invalid"
+
+
+def test_a_burst_of_events_reaches_redis_whole_and_in_order(redis_url: str) -> None:
+    import datetime as dt
+
+    from redis import Redis
+
+    from merchants.intake.services import PaymentEvent
+
+    pubsub = Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(events.CHANNEL)
+    assert pubsub.get_message(timeout=2) is None  # the subscription is confirmed (and ignored)
+    bus = events.Bus(redis_url, max_streams=10)
+    at = dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC)
+    for n in range(1, 301):
+        bus.publish(PaymentEvent(7, n, 1000 + n, None, at, None))
+
+    heard: list[int] = []
+    while len(heard) < 300:
+        message = pubsub.get_message(timeout=5)
+        assert message is not None, f"only {len(heard)} of 300 events arrived"
+        heard.append(json.loads(message["data"])["payment"])
+    assert heard == list(range(1, 301))
+    pubsub.close()

@@ -336,3 +336,91 @@ def test_unknown_bin_of_a_notification_is_kept_unassigned(
     resp = bank.chopay(chopay_body(bin="970415", account_number=merchant.account_number))
     assert resp.status_code == 202
     assert BIN != "970415"
+
+
+def test_only_an_active_merchant_is_paid_by_account_and_the_account_is_compared_upper_case(
+    bank: Bank, make_merchant: Callable[..., Merchant], app: Flask, session: Session
+) -> None:
+    from chopay.db import get_db
+    from merchants.services import registry
+
+    active = make_merchant(4, account_number="ABC123456")
+    suspended = make_merchant(5)
+    with app.app_context(), get_db(app).unit_of_work() as s:
+        found = s.get(Merchant, suspended.id)
+        assert found is not None
+        registry.change_status(s, found, "suspended", reason="kiểm tra")
+
+    paid = bank.chopay(chopay_body(bank_txn_id="FT1", account_number="abc123456", description="mua rau"))
+    assert paid.status_code == 201, paid.get_json()
+    assert paid.get_json()["payment"]["merchant"] == active.public_id
+    kept = bank.chopay(chopay_body(bank_txn_id="FT2", account_number=suspended.account_number))
+    assert kept.status_code == 202
+    assert kept.get_json()["status"] == "unassigned"
+    status = sa.select(BankNotification.status).where(BankNotification.bank_txn_id == "FT2")
+    assert session.scalar(status) == "unassigned"
+    assert _counts(session) == (2, 1, 1)
+
+
+def test_the_intake_answer_is_what_its_documented_schema_dumps(
+    bank: Bank, make_merchant: Callable[..., Merchant], app: Flask
+) -> None:
+    from merchants.intake.schemas import IntakeOut
+
+    merchant = make_merchant(2)
+    answer = bank.chopay(chopay_body(account_number=merchant.account_number)).get_json()
+    assert IntakeOut().dump(IntakeOut().load(answer)) == answer
+    assert answer["payment"]["occurred_at"] == "2026-12-01T02:30:00+00:00"
+    assert answer["payment"]["recorded_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize(
+    ("data", "envelope", "reported"),
+    [
+        ({"code": "01", "desc": "Giao dịch thất bại"}, {}, "01: Giao dịch thất bại"),
+        ({}, {"code": "14", "desc": "Hết hạn"}, "14: Hết hạn"),
+        ({}, {"success": False}, "00: success (success: false)"),
+    ],
+)
+def test_a_payos_payment_reported_as_failed_is_acknowledged_and_kept_not_paid(
+    bank: Bank,
+    make_merchant: Callable[..., Merchant],
+    make_intent: Callable[..., PaymentIntent],
+    session: Session,
+    client: Any,
+    officer: dict[str, str],
+    data: dict[str, str],
+    envelope: dict[str, Any],
+    reported: str,
+) -> None:
+    merchant = make_merchant(1)
+    intent = make_intent(merchant, 50_000)
+    failed = payos_data(accountNumber=merchant.account_number, description=f"{intent.reference} thanh toan")
+    resp = bank.payos({**failed, **data}, **envelope)
+    assert resp.status_code == 200, resp.get_json()
+    answer = resp.get_json()
+    assert answer["success"] is True  # what payOS waits for before it stops retrying
+    assert answer["status"] == "ignored"
+    assert answer["payment"] is None
+    assert _counts(session) == (1, 0, 0)
+    assert session.scalar(sa.select(PaymentIntent.status).where(PaymentIntent.id == intent.id)) == "open"
+    kept = client.get(f"/v1/bank-notifications/{answer['notification']}", headers=officer).get_json()
+    assert kept["status"] == "ignored"
+    assert kept["sender_status"] == reported
+    assert kept["payment"] is None
+    again = bank.payos({**failed, **data}, **envelope)
+    assert again.status_code == 200
+    assert again.get_json()["duplicate"] is True
+    assert _counts(session) == (1, 0, 0)
+
+
+def test_a_payos_reference_reported_failed_then_paid_is_a_conflict_not_a_payment(
+    bank: Bank, make_merchant: Callable[..., Merchant], session: Session
+) -> None:
+    merchant = make_merchant(1)
+    data = payos_data(accountNumber=merchant.account_number)
+    assert bank.payos({**data, "code": "01", "desc": "Giao dịch thất bại"}).status_code == 200
+    paid = bank.payos(data)
+    assert paid.status_code == 409
+    assert paid.get_json()["code"] == "notification_conflict"
+    assert _counts(session) == (1, 0, 0)
