@@ -22,7 +22,8 @@ from payments.reconciliation.items import LedgerItems
 from payments.reconciliation.ledger import day_start
 from tests.payments.reconciliation.conftest import BENEFITS, BUDGET, FUNDING, Book
 
-BEFORE, D1, D2, AFTER = dt.date(2026, 11, 30), dt.date(2026, 12, 1), dt.date(2026, 12, 2), dt.date(2026, 12, 3)
+BEFORE, D1 = dt.date(2026, 11, 30), dt.date(2026, 12, 1)
+D2, AFTER = dt.date(2026, 12, 2), dt.date(2026, 12, 3)
 PERIOD = (D1, D2)
 
 
@@ -118,8 +119,9 @@ def test_the_streamed_postgresql_load_equals_the_generic_one(app, book):
                 "WHERE t.idempotency_key IN ('payout:PA1', 'payout:PA3') ORDER BY e.idx"
             )
         ).scalars()
+        swap = sa.text("UPDATE ledger_entries SET idx = :new WHERE idx = :old")
         for old, new in ((a, -1), (b, a), (-1, b)):
-            s.execute(sa.text("UPDATE ledger_entries SET idx = :new WHERE idx = :old"), {"new": new, "old": old})
+            s.execute(swap, {"new": new, "old": old})
     for period in (PERIOD, (D1, D1), (BEFORE, AFTER), (AFTER, AFTER)):
         with get_db(app).read_session() as s:
             acct = ledger.account_id(s, BUDGET)
