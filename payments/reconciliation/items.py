@@ -152,6 +152,10 @@ class LedgerItems(Sequence[LedgerItem]):
         column = self._refs.get(name)
         return None if column is None else column[pos]
 
+    def has_reference(self, name: str) -> bool:
+        """Tell whether any item may have reference ``name``."""
+        return name in self._refs
+
     def column(self, name: str) -> Sequence[str | None]:
         """Return every item's reference ``name`` (None where an item has none)."""
         return self._refs.get(name) or [None] * len(self)
