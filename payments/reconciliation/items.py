@@ -109,10 +109,11 @@ class LedgerItems(Sequence[LedgerItem]):
         self.log_indexes.append(log_index)
         self.kinds.append(_KIND_CODE[kind])
         columns = self._refs
-        for name in references.keys() - columns.keys():
-            if name not in REFERENCE_FIELDS:
-                raise TypeError(f"unknown reference field {name!r}")
-            columns[name] = [None] * pos
+        for name in references:
+            if name not in columns:
+                if name not in REFERENCE_FIELDS:
+                    raise TypeError(f"unknown reference field {name!r}")
+                columns[name] = [None] * pos
         get = references.get
         for name, column in columns.items():
             column.append(get(name))

@@ -397,19 +397,11 @@ def write(
     session.flush()
     digest = hashlib.sha256(canonical_json(header(rec, statement, totals)) + b"\n")
     update = digest.update
-    if session.get_bind().dialect.name == "postgresql":
-        _copy_items(session, rec.id, result, update)
-    else:
-        with copy_rows(session, Item, COLUMNS) as put:
-            for item in report_items(result):
-                put(_row(rec.id, item))
-                update(item_line(item).encode())
-                update(b"\n")
     descriptions = result.statement.lines.descriptions
-    bulk_insert(
-        session,
-        TextBlock,
-        [
+    blocks: list[dict[str, Any]] = []
+
+    def seal_descriptions() -> None:
+        blocks.extend(
             {
                 "reconciliation_id": rec.id,
                 "block": start // TEXT_BLOCK,
@@ -419,8 +411,19 @@ def write(
                 ),
             }
             for start in range(0, len(descriptions), TEXT_BLOCK)
-        ],
-    )
+        )
+
+    if session.get_bind().dialect.name == "postgresql":
+        # The descriptions are sealed while the server still stores the rows sent.
+        _copy_items(session, rec.id, result, update, before_end=seal_descriptions)
+    else:
+        with copy_rows(session, Item, COLUMNS) as put:
+            for item in report_items(result):
+                put(_row(rec.id, item))
+                update(item_line(item).encode())
+                update(b"\n")
+        seal_descriptions()
+    bulk_insert(session, TextBlock, blocks)
     return digest.hexdigest()
 
 
@@ -429,9 +432,17 @@ COPY_CHUNK = 2000
 
 
 def _copy_items(
-    session: Session, reconciliation_id: int, result: Result, update: Callable[[bytes], None]
+    session: Session,
+    reconciliation_id: int,
+    result: Result,
+    update: Callable[[bytes], None],
+    *,
+    before_end: Callable[[], None],
 ) -> None:
-    """Stream the report rows into COPY as text, and their canonical lines into ``update``."""
+    """Stream the report rows into COPY as text, and their canonical lines into ``update``.
+
+    ``before_end`` runs once every row is sent, before waiting for the server to store them.
+    """
     import psycopg
 
     driver = cast(Any, session.connection().connection.driver_connection)
@@ -451,6 +462,7 @@ def _copy_items(
             if rows:
                 copy.write("".join(rows))
                 update("\n".join(canonical).encode() + b"\n")
+            before_end()
     except psycopg.IntegrityError as exc:
         raise IntegrityError(statement, None, exc, hide_parameters=True) from exc
 
