@@ -204,6 +204,10 @@ def run_one(url: str, n: int, days: int) -> dict[str, object]:
     with database.unit_of_work() as s:  # each run starts from an empty report store
         for model in (Decision, TextBlock, Item, Total, Reconciliation, StatementRecord):
             s.execute(sa.delete(model))
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # Reclaim the last run's rows now, so that no autovacuum of them runs during this one.
+        for model in (Decision, TextBlock, Item, Total, Reconciliation, StatementRecord):
+            conn.execute(sa.text(f"VACUUM {model.__tablename__}"))
     path = WORK / f"statement-{days}.csv"
     planted = write_statement(path, n, days)
     phases: dict[str, list[float]] = {}

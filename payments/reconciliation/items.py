@@ -7,11 +7,13 @@ load appends rows to it field by field, and the matching engine reads its column
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 from typing import overload
 
-from payments.ledger.domain import parse_public_id, public_id
+from payments.ledger.domain import MAX_TX_ID, parse_public_id, public_id
 from payments.reconciliation.domain import LedgerItem, LedgerKind
 
 REFERENCE_FIELDS = (
@@ -82,6 +84,54 @@ class LedgerItems(Sequence[LedgerItem]):
             if len(column) == pos:
                 column.append(None)
 
+    def append_row(
+        self,
+        row_id: int,
+        log_index: int,
+        amount: int,
+        day: int,
+        kind: LedgerKind,
+        references: Mapping[str, str],
+    ) -> None:
+        """Add one item as the ledger stores it: its transaction's row id and its date as an ordinal.
+
+        This is :meth:`append` without the conversions (public id, date) a loader of a million
+        rows would make only for them to be undone; ``references`` holds no None values.
+        """
+        pos = len(self.amounts)
+        if 1 <= row_id <= MAX_TX_ID:
+            self._tx.append(row_id)
+        else:
+            self._tx.append(-1)
+            self._tx_text[pos] = public_id(row_id)
+        self.amounts.append(amount)
+        self.days.append(day)
+        self.log_indexes.append(log_index)
+        self.kinds.append(_KIND_CODE[kind])
+        columns = self._refs
+        for name in references:
+            if name not in columns:
+                if name not in REFERENCE_FIELDS:
+                    raise TypeError(f"unknown reference field {name!r}")
+                columns[name] = [None] * pos
+        get = references.get
+        for name, column in columns.items():
+            column.append(get(name))
+
+    def sort_by_log(self) -> None:
+        """Put the items in log order (a no-op when they are, as a loader's usually are)."""
+        logs = self.log_indexes
+        if all(map(operator.lt, logs, islice(logs, 1, None))):
+            return
+        order = sorted(range(len(logs)), key=logs.__getitem__)
+        self.amounts = array("q", [self.amounts[p] for p in order])
+        self.days = array("l", [self.days[p] for p in order])
+        self.log_indexes = array("q", [logs[p] for p in order])
+        self.kinds = bytearray(self.kinds[p] for p in order)
+        self._tx = array("q", [self._tx[p] for p in order])
+        self._tx_text = {new: self._tx_text[old] for new, old in enumerate(order) if old in self._tx_text}
+        self._refs = {name: [column[p] for p in order] for name, column in self._refs.items()}
+
     def add(self, item: LedgerItem) -> None:
         """Add ``item``."""
         self.append(
@@ -102,6 +152,10 @@ class LedgerItems(Sequence[LedgerItem]):
         """Return reference ``name`` of item ``pos``."""
         column = self._refs.get(name)
         return None if column is None else column[pos]
+
+    def has_reference(self, name: str) -> bool:
+        """Tell whether any item may have reference ``name``."""
+        return name in self._refs
 
     def column(self, name: str) -> Sequence[str | None]:
         """Return every item's reference ``name`` (None where an item has none)."""

@@ -208,6 +208,8 @@ class _Engine:
         index: Index = {}
         get = index.get
         for name in fields:
+            if not self.items.has_reference(name):
+                continue
             for pos, value in enumerate(self.items.column(name)):
                 if not value:
                     continue
@@ -299,12 +301,29 @@ class _Engine:
 
     def _by_transaction_id(self) -> None:
         by_txn, amounts, taken = self.by_txn, self.amounts, self.item_cat
-        line_amounts = self.line_amounts
+        line_amounts, line_cat, line_rule, line_item = (
+            self.line_amounts,
+            self.line_cat,
+            self.line_rule,
+            self.line_item,
+        )
+        matched, by_id = CATEGORY_CODE[Category.MATCHED], RULE_CODE[Rule.BANK_TXN_ID]
+        quick = 0
         for i, line_id in enumerate(self.line_ids):
-            found = by_txn.get(reference_key(line_id))
-            # The common case, one item under the line's own id, needs no key extraction.
+            key = (
+                line_id
+                if line_id.isascii() and line_id.isalnum() and line_id.isupper()
+                else reference_key(line_id)
+            )
+            found = by_txn.get(key)
+            # The common case, one item under the line's own id, needs no key extraction
+            # (what _assign does for a match by bank transaction id, inlined).
             if isinstance(found, int) and not taken[found] and amounts[found] == line_amounts[i]:
-                self._assign(i, Category.MATCHED, Rule.BANK_TXN_ID, found)
+                line_cat[i] = matched
+                line_rule[i] = by_id
+                line_item[i] = found
+                taken[found] = matched
+                quick += 1
                 continue
             keys = self._keys(i)
             txn = _hits(by_txn, keys)
@@ -329,6 +348,7 @@ class _Engine:
             if line_amounts[i] > 0 and _hits(self.by_history, keys):
                 flags |= _HISTORY
             self.flags[i] = flags
+        self.by_rule[Rule.BANK_TXN_ID] += quick
 
     def _pending(self, mask: int) -> Iterator[int]:
         cats = self.line_cat

@@ -33,16 +33,17 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chopay.crypto import DataKeys
 from chopay.db import bulk_insert, copy_rows
 from payments.ledger.canonical import canonical_json
-from payments.reconciliation.domain import Category
+from payments.reconciliation.domain import Category, Rule
 from payments.reconciliation.items import LedgerItems
 from payments.reconciliation.models import (
     DESCRIPTIONS,
@@ -55,6 +56,7 @@ from payments.reconciliation.models import (
     TextBlock,
     Total,
 )
+from payments.reconciliation.result import Outcome
 from payments.reconciliation.result import Reconciliation as Result
 
 REPORT_VERSION = 1
@@ -239,38 +241,128 @@ def _first_reference(items: LedgerItems, pos: int) -> str | None:
 
 def report_items(result: Result) -> Iterator[ReportItem]:
     """Yield the report items of an engine result, in position order."""
-    lines, items = result.statement.lines, result.items
-    ids, refs, texts, amounts = lines.line_ids, lines.references, lines.descriptions, lines.amounts
-    bdays, vdays, reversals = lines.booking_days, lines.value_days, lines.reversals
-    dates: dict[int, dt.date] = {}
+    item = _ItemMaker(result)
+    for position, o in enumerate(result.outcomes()):
+        yield item(position, o)
 
-    def day(ordinal: int) -> dt.date:
-        found = dates.get(ordinal)
+
+class _ItemMaker:
+    """Builds the :class:`ReportItem` of one outcome of a result."""
+
+    def __init__(self, result: Result) -> None:
+        self.lines, self.items = result.statement.lines, result.items
+        self.dates: dict[int, dt.date] = {}
+
+    def day(self, ordinal: int) -> dt.date:
+        found = self.dates.get(ordinal)
         if found is None:
-            found = dates[ordinal] = dt.date.fromordinal(ordinal)
+            found = self.dates[ordinal] = dt.date.fromordinal(ordinal)
         return found
 
-    matched = Category.MATCHED
-    for position, o in enumerate(result.outcomes()):
+    def __call__(self, position: int, o: Outcome) -> ReportItem:
+        lines, items, day = self.lines, self.items, self.day
         txs = tuple(items.transaction(p) for p in o.items)
         ledger_amount = sum(items.amounts[p] for p in o.items) if o.items else None
-        plain = o.category is matched or not o.items
+        plain = o.category is Category.MATCHED or not o.items
         first = o.items[0] if o.items else -1
         related = None if o.related is None else o.related.transaction
         if o.line_index is None:
-            yield ReportItem(
+            return ReportItem(
                 position, o.category.value, None, None, None, None, None, None, None, None, None, txs,
                 ledger_amount, day(items.days[first]), _first_reference(items, first), related, None,
                 o.difference,
             )  # fmt: skip
-            continue
         i = o.line_index
-        yield ReportItem(
-            position, o.category.value, None if o.rule is None else o.rule.value, ids[i], day(bdays[i]),
-            day(vdays[i]), amounts[i], refs[i], texts[i], lines.source(i)[:MAX_SOURCE], bool(reversals[i]),
-            txs, ledger_amount, None if plain else day(items.days[first]),
-            None if plain else _first_reference(items, first), related, o.score, o.difference,
+        return ReportItem(
+            position, o.category.value, None if o.rule is None else o.rule.value, lines.line_ids[i],
+            day(lines.booking_days[i]), day(lines.value_days[i]), lines.amounts[i], lines.references[i],
+            lines.descriptions[i], lines.source(i)[:MAX_SOURCE], bool(lines.reversals[i]), txs, ledger_amount,
+            None if plain else day(items.days[first]), None if plain else _first_reference(items, first),
+            related, o.score, o.difference,
         )  # fmt: skip
+
+
+def _row(reconciliation_id: int, item: ReportItem) -> tuple[Any, ...]:
+    """Return the values of ``item``'s row, in :data:`COLUMNS` order."""
+    transactions = " ".join(item.transactions) or None
+    return (reconciliation_id, item[0], *item[1:8], *item[9:11], transactions, *item[12:])
+
+
+def _copy_text(value: str) -> str:
+    """Return ``value`` as a field of COPY's text format."""
+    if value.isprintable() and "\\" not in value:
+        return value
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return _copy_text(value)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def copy_line(values: Sequence[Any]) -> str:
+    """Return one row of COPY's text format (what psycopg's ``write_row`` sends)."""
+    return "\t".join(map(_copy_value, values)) + "\n"
+
+
+def encoded_rows(result: Result, reconciliation_id: int) -> Iterator[tuple[str, str]]:
+    """Yield each report item's COPY row and canonical JSON line, in position order.
+
+    What it yields equals :func:`copy_line` of the item's row and :func:`item_line` of the
+    item (a test holds it to that). A line matched to one item, most of any report, is
+    written straight from the columns; every other item goes through :class:`ReportItem`.
+    """
+    lines, items = result.statement.lines, result.items
+    ids, refs, texts, amounts = lines.line_ids, lines.references, lines.descriptions, lines.amounts
+    bdays, vdays, reversals = lines.booking_days, lines.value_days, lines.reversals
+    item_amounts, transaction, source = items.amounts, items.transaction, lines.source
+    dates: dict[int, str] = {}
+    rules = {r: (r.value, _js(r.value)) for r in Rule}
+    rid = str(reconciliation_id)
+    matched = Category.MATCHED
+    slow = _ItemMaker(result)
+
+    def iso(ordinal: int) -> str:
+        found = dates.get(ordinal)
+        if found is None:
+            found = dates[ordinal] = dt.date.fromordinal(ordinal).isoformat()
+        return found
+
+    for position, o in enumerate(result.outcomes()):
+        i = o.line_index
+        if (
+            o.category is not matched
+            or i is None
+            or len(o.items) != 1
+            or o.rule is None
+            or o.related is not None
+            or o.score is not None
+        ):
+            item = slow(position, o)
+            yield copy_line(_row(reconciliation_id, item)), item_line(item)
+            continue
+        p = o.items[0]
+        line_id, reference, src, tx = ids[i], refs[i], source(i)[:MAX_SOURCE], transaction(p)
+        rule, rule_json = rules[o.rule]
+        booked, valued, amount, ledger_amount = iso(bdays[i]), iso(vdays[i]), amounts[i], item_amounts[p]
+        reversal = bool(reversals[i])
+        yield (
+            f"{rid}\t{position}\tmatched\t{rule}\t{_copy_text(line_id)}\t{booked}\t{valued}\t{amount}\t"
+            f"{_copy_text(reference)}\t{_copy_text(src)}\t{'t' if reversal else 'f'}\t{_copy_text(tx)}\t"
+            f"{ledger_amount}\t\\N\t\\N\t\\N\t\\N\t{o.difference}\n",
+            f'{{"category":"matched","difference":{o.difference},"ledger_amount":{ledger_amount},'
+            f'"ledger_date":null,"ledger_reference":null,"line":{{"amount":{amount},"booking_date":"{booked}",'
+            f'"description":{_js(texts[i])},"line_id":{_js(line_id)},"reference":{_js(reference)},'
+            f'"reversal":{"true" if reversal else "false"},"source":{_js(src)},"value_date":"{valued}"}},'
+            f'"position":{position},"related":null,"rule":{rule_json},"score":null,"transactions":[{_js(tx)}]}}',
+        )
 
 
 def write(
@@ -305,16 +397,11 @@ def write(
     session.flush()
     digest = hashlib.sha256(canonical_json(header(rec, statement, totals)) + b"\n")
     update = digest.update
-    with copy_rows(session, Item, COLUMNS) as put:
-        for item in report_items(result):
-            put((rec.id, item[0], *item[1:8], *item[9:11], " ".join(item[11]) or None, *item[12:]))
-            update(item_line(item).encode())
-            update(b"\n")
     descriptions = result.statement.lines.descriptions
-    bulk_insert(
-        session,
-        TextBlock,
-        [
+    blocks: list[dict[str, Any]] = []
+
+    def seal_descriptions() -> None:
+        blocks.extend(
             {
                 "reconciliation_id": rec.id,
                 "block": start // TEXT_BLOCK,
@@ -324,9 +411,60 @@ def write(
                 ),
             }
             for start in range(0, len(descriptions), TEXT_BLOCK)
-        ],
-    )
+        )
+
+    if session.get_bind().dialect.name == "postgresql":
+        # The descriptions are sealed while the server still stores the rows sent.
+        _copy_items(session, rec.id, result, update, before_end=seal_descriptions)
+    else:
+        with copy_rows(session, Item, COLUMNS) as put:
+            for item in report_items(result):
+                put(_row(rec.id, item))
+                update(item_line(item).encode())
+                update(b"\n")
+        seal_descriptions()
+    bulk_insert(session, TextBlock, blocks)
     return digest.hexdigest()
+
+
+COPY_CHUNK = 2000
+"""Report rows sent to PostgreSQL's COPY per write."""
+
+
+def _copy_items(
+    session: Session,
+    reconciliation_id: int,
+    result: Result,
+    update: Callable[[bytes], None],
+    *,
+    before_end: Callable[[], None],
+) -> None:
+    """Stream the report rows into COPY as text, and their canonical lines into ``update``.
+
+    ``before_end`` runs once every row is sent, before waiting for the server to store them.
+    """
+    import psycopg
+
+    driver = cast(Any, session.connection().connection.driver_connection)
+    statement = f"COPY {Item.__tablename__} ({', '.join(COLUMNS)}) FROM STDIN"
+    rows: list[str] = []
+    canonical: list[str] = []
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row, line in encoded_rows(result, reconciliation_id):
+                rows.append(row)
+                canonical.append(line)
+                if len(rows) == COPY_CHUNK:
+                    copy.write("".join(rows))
+                    update("\n".join(canonical).encode() + b"\n")
+                    rows.clear()
+                    canonical.clear()
+            if rows:
+                copy.write("".join(rows))
+                update("\n".join(canonical).encode() + b"\n")
+            before_end()
+    except psycopg.IntegrityError as exc:
+        raise IntegrityError(statement, None, exc, hide_parameters=True) from exc
 
 
 class Descriptions:

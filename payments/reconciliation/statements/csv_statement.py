@@ -341,7 +341,7 @@ def _records(
             return
         except csv.Error as exc:
             problems.fatal(StatementMalformed(f"the CSV cannot be read: {exc}", location=f"line {start}"))
-        if row and any(cell.strip() for cell in row):
+        if row and (row[0].strip() or any(cell.strip() for cell in row)):
             yield start, row
         start = lines.number + 1
 

@@ -47,6 +47,8 @@ from payments.reconciliation.statements.lines import StatementLines, line_fields
 MAX_LINES = 1_000_000
 """Lines one reconciliation takes: the size the engine is measured at (bench/reconcile_engine.py)."""
 FINGERPRINT_VERSION = 1
+HASH_BLOCK = 4096
+"""Canonical lines hashed together, for the fingerprint."""
 __all__ = ["MAX_LINES", "Statement", "StatementBuilder", "StatementLine", "StatementLines"]
 
 
@@ -76,10 +78,6 @@ class Statement:
     def total(self) -> int:
         """Return the sum of the line amounts."""
         return self.closing_balance - self.opening_balance
-
-
-def _netstring(text: str) -> str:
-    return f"{len(text)}:{text}"
 
 
 class StatementBuilder:
@@ -114,6 +112,8 @@ class StatementBuilder:
         self._last_to: dt.date | None = None
         self._sections = 0
         self._hash = hashlib.sha256()
+        self._pending: list[str] = []
+        self._iso: dict[dt.date, str] = {}
 
     @property
     def running(self) -> int | None:
@@ -201,7 +201,7 @@ class StatementBuilder:
     ) -> None:
         """Check a line given by its fields against those before it and keep it."""
         add = self.problems.add
-        if len(self.lines) >= MAX_LINES:
+        if len(self.lines.line_ids) >= MAX_LINES:
             self.problems.fatal(
                 StatementTooLarge(
                     f"a statement may hold at most {MAX_LINES:,} lines; split it by date",
@@ -239,12 +239,24 @@ class StatementBuilder:
             # Follow the bank's balance so one wrong line is reported once, not on every later line.
             self._running = balance
         self.lines.add(line_id, booking_date, value_date, amount, reference, description, source, reversal)
-        self._hash.update(
-            (
-                f"{_netstring(line_id)}|{booking_date.isoformat()}|{value_date.isoformat()}|"
-                f"{amount}|{_netstring(reference)}|{_netstring(description)}|{int(reversal)}\n"
-            ).encode()
+        # The canonical line (netstrings inlined) is hashed in blocks: the digest is the same.
+        pending, iso = self._pending, self._iso
+        booked = iso.get(booking_date)
+        if booked is None:
+            booked = iso[booking_date] = booking_date.isoformat()
+        valued = iso.get(value_date)
+        if valued is None:
+            valued = iso[value_date] = value_date.isoformat()
+        pending.append(
+            f"{len(line_id)}:{line_id}|{booked}|{valued}|{amount}|"
+            f"{len(reference)}:{reference}|{len(description)}:{description}|{int(reversal)}\n"
         )
+        if len(pending) >= HASH_BLOCK:
+            self._flush_hash()
+
+    def _flush_hash(self) -> None:
+        self._hash.update("".join(self._pending).encode())
+        self._pending.clear()
 
     def end_section(
         self,
@@ -309,6 +321,10 @@ class StatementBuilder:
                     )
                 )
 
+    def _lines_digest(self) -> str:
+        self._flush_hash()
+        return self._hash.hexdigest()
+
     def finish(self) -> Statement:
         """Return the statement, or raise every problem found."""
         if self.in_section:
@@ -338,7 +354,7 @@ class StatementBuilder:
             "opening": self.opening,
             "closing": self.closing,
             "lines": len(lines),
-            "lines_sha256": self._hash.hexdigest(),
+            "lines_sha256": self._lines_digest(),
         }
         canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return Statement(
