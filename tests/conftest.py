@@ -15,6 +15,7 @@ database only.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,26 @@ def redis_url() -> str:
 
     Redis.from_url(REDIS_URL).flushdb()
     return REDIS_URL
+
+
+@pytest.fixture
+def empty_connection(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Connection]:
+    """Return a connection to an empty database of the backend under test.
+
+    SQLite gets a new file. PostgreSQL gets a new schema, first on the search path, inside a
+    transaction that is rolled back afterwards (PostgreSQL's DDL is transactional), so the
+    shared test database is left as it was.
+    """
+    if database_url.startswith("sqlite"):
+        fresh = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+        with fresh.connect() as conn:
+            yield conn
+        fresh.dispose()
+        return
+    schema = f"empty_{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}"'))
+        yield conn
+        trans.rollback()

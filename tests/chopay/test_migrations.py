@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -23,29 +20,6 @@ def _head() -> str:
     head = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
-
-
-@pytest.fixture
-def empty_connection(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Connection]:
-    """Return a connection to an empty database of the backend under test.
-
-    SQLite gets a new file. PostgreSQL gets a new schema, first on the search path, inside a
-    transaction that is rolled back afterwards (PostgreSQL's DDL is transactional), so the
-    shared test database is left as it was.
-    """
-    if database_url.startswith("sqlite"):
-        fresh = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        with fresh.connect() as conn:
-            yield conn
-        fresh.dispose()
-        return
-    schema = f"empty_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        trans = conn.begin()
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}"'))
-        yield conn
-        trans.rollback()
 
 
 def _tables(conn: Connection) -> set[str]:

@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from chopay import migrate
-from chopay.db import make_engine
-
-
-@pytest.fixture
-def scratch(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Connection]:
-    """Return a connection to an empty database: a new SQLite file, or a PostgreSQL schema rolled back."""
-    if database_url.startswith("sqlite"):
-        fresh = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
-        with fresh.connect() as conn:
-            yield conn
-        fresh.dispose()
-        return
-    schema = f"m0012_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        trans = conn.begin()
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}"'))
-        yield conn
-        trans.rollback()
 
 
 def _move(conn: Connection, direction: str, revision: str) -> None:
@@ -54,31 +30,38 @@ def _columns(conn: Connection) -> set[str]:
     return {c["name"] for c in sa.inspect(conn).get_columns("bank_notifications")}
 
 
-def test_0012_adds_the_sender_status_and_takes_it_away_keeping_every_row(scratch: Connection) -> None:
-    _move(scratch, "upgrade", "0009")
-    first = _notification(scratch, "FT1", "recorded")
-    scratch.execute(
+def test_0012_adds_the_sender_status_and_takes_it_away_keeping_every_row(
+    empty_connection: Connection,
+) -> None:
+    _move(empty_connection, "upgrade", "0009")
+    first = _notification(empty_connection, "FT1", "recorded")
+    empty_connection.execute(
         sa.text(
             "INSERT INTO bank_notification_conflicts (notification_id, content_sha256, body, received_at)"
             " VALUES (:n, :h, 'd1:z', '2026-12-01 02:31:00+00:00')"
         ),
         {"n": first, "h": "1" * 64},
     )
-    assert "sender_status" not in _columns(scratch)
+    assert "sender_status" not in _columns(empty_connection)
 
-    _move(scratch, "upgrade", "0012")
-    second = _notification(scratch, "FT2", "ignored")
-    scratch.execute(
+    _move(empty_connection, "upgrade", "0012")
+    second = _notification(empty_connection, "FT2", "ignored")
+    empty_connection.execute(
         sa.text("UPDATE bank_notifications SET sender_status = :s WHERE id = :id"),
         {"s": "01 Giao dịch thất bại", "id": second},
     )
-    rows = scratch.execute(sa.text("SELECT dedup_key, sender_status FROM bank_notifications ORDER BY id"))
+    rows = empty_connection.execute(
+        sa.text("SELECT dedup_key, sender_status FROM bank_notifications ORDER BY id")
+    )
     assert [tuple(r) for r in rows] == [("FT1", None), ("FT2", "01 Giao dịch thất bại")]
 
-    _move(scratch, "downgrade", "0009")
-    assert "sender_status" not in _columns(scratch)
-    keys = scratch.execute(sa.text("SELECT dedup_key FROM bank_notifications ORDER BY id")).scalars()
+    _move(empty_connection, "downgrade", "0009")
+    assert "sender_status" not in _columns(empty_connection)
+    keys = empty_connection.execute(sa.text("SELECT dedup_key FROM bank_notifications ORDER BY id")).scalars()
     assert list(keys) == ["FT1", "FT2"]
-    assert scratch.execute(sa.text("SELECT count(*) FROM bank_notification_conflicts")).scalar_one() == 1
-    _move(scratch, "upgrade", "head")
-    assert "sender_status" in _columns(scratch)
+    assert (
+        empty_connection.execute(sa.text("SELECT count(*) FROM bank_notification_conflicts")).scalar_one()
+        == 1
+    )
+    _move(empty_connection, "upgrade", "head")
+    assert "sender_status" in _columns(empty_connection)
