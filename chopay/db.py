@@ -310,6 +310,16 @@ def get_db(app: Flask | None = None) -> Database:
     return db
 
 
+def has_open_work() -> bool:
+    """Tell whether the current request or app context has begun a transaction in its session.
+
+    A view that writes only one thing can then have it committed on its own (the ledger's group
+    commit, say) when nothing else of the request waits to be committed with it.
+    """
+    s: Session | None = g.get("chopay_session")
+    return s is not None and s.in_transaction()
+
+
 def session() -> Session:
     """Return the session of the current request or app context, opening it on first use.
 
