@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, cast
@@ -100,7 +101,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _tune_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    engine = sa.create_engine(url, pool_size=10, max_overflow=20, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE = 2.0
+"""Seconds a pooled connection may rest before it is pinged on its next checkout."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use when it has rested a while, not on every checkout.
+
+    ``pool_pre_ping`` costs one more round trip on every unit of work, and a request has two
+    (its authentication and its own). A connection handed back less than ``PING_AFTER_IDLE``
+    seconds ago worked then; should it have broken since (a server restart), its first
+    statement fails as a disconnect, and SQLAlchemy then discards every pooled connection
+    so that the next units of work reconnect. A connection that rested longer, the usual victim
+    of an idle timeout or a restart, is pinged, and replaced if the ping fails.
+    """
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkin")
+    def _rest(_dbapi_connection: Any, record: Any) -> None:
+        record.info["chopay.rested_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested_at = record.info.pop("chopay.rested_at", None)
+        if rested_at is not None and time.monotonic() - rested_at < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except dbapi_error as exc:
+            raise sa.exc.DisconnectionError("the pooled connection no longer answers") from exc
 
 
 def _tune_sqlite(engine: Engine) -> None:
