@@ -266,7 +266,7 @@ def _write_plain(
             s.kind,
             s.memo,
             (s.occurred_at or now).isoformat(),
-            s.metadata,
+            dict(s.metadata),
             content,
         ]
         for (_, s, content) in accepted
