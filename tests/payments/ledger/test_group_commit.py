@@ -33,7 +33,8 @@ def test_post_each_checks_each_post_against_the_balances_the_earlier_ones_leave(
         make_spec("pay-3", 400, debit="payouts:clearing", credit="program:TCXH:budget"),
         make_spec("pay-1", 600, debit="payouts:clearing", credit="program:TCXH:budget"),  # a replay
         make_spec("pay-1", 601, debit="payouts:clearing", credit="program:TCXH:budget"),  # a conflict
-        make_spec("fund", 1_000, debit="program:TCXH:budget", credit="equity:opening"),  # replay of a committed one
+        # a replay of one committed before
+        make_spec("fund", 1_000, debit="program:TCXH:budget", credit="equity:opening"),
         make_spec("nobody", 5, debit="payouts:clearing", credit="nobody:here"),
         make_spec("", 5),  # invalid key
     ]
@@ -52,11 +53,14 @@ def test_post_each_checks_each_post_against_the_balances_the_earlier_ones_leave(
         "InvalidTransaction",
     ]
     first, refused, third, replay, conflict, old, unknown, invalid = out
-    assert isinstance(first, Recorded) and isinstance(third, Recorded) and isinstance(replay, Recorded)
+    assert isinstance(first, Recorded)
+    assert isinstance(third, Recorded)
+    assert isinstance(replay, Recorded)
     assert isinstance(old, Recorded)
     assert isinstance(refused, InsufficientBalance)
     assert isinstance(conflict, TransactionKeyConflict)
-    assert isinstance(unknown, InvalidTransaction) and unknown.code == "account_unknown"
+    assert isinstance(unknown, InvalidTransaction)
+    assert unknown.code == "account_unknown"
     assert isinstance(invalid, InvalidTransaction)
     assert replay.id == first.id
     assert old.idempotency_key == "fund"
@@ -79,7 +83,8 @@ def test_post_each_checks_each_post_against_the_balances_the_earlier_ones_leave(
 
 def test_post_each_records_a_key_given_twice_once(book, make_spec):
     out = services.post_each(book, [make_spec("twice", 10), make_spec("twice", 10)])
-    assert isinstance(out[0], Recorded) and isinstance(out[1], Recorded)
+    assert isinstance(out[0], Recorded)
+    assert isinstance(out[1], Recorded)
     assert out[0].id == out[1].id
     assert _balances(book)["payouts:clearing"] == 10
 
@@ -95,15 +100,13 @@ def test_a_leader_commits_every_waiting_post_and_hands_each_its_own_outcome(app,
         _Waiting(_spec("g-2", 100, debit="payouts:clearing", credit="program:TCXH:budget")),  # no funds
         _Waiting(_spec("g-3", 300)),
     ]
-    poster._queue.extend(queued)
-    poster._leading = True  # as if these threads waited while another group committed
-
-    # The leader's own post joins the group it leads.
-    poster._leading = False
+    poster._queue.extend(queued)  # as if these threads waited while another group committed
+    # The next thread to post leads: its own post joins the group with every waiting one.
     mine = poster.post(_spec("g-4", 1))
 
     assert all(w.done for w in queued)
-    assert isinstance(queued[0].result, Recorded) and isinstance(queued[2].result, Recorded)
+    assert isinstance(queued[0].result, Recorded)
+    assert isinstance(queued[2].result, Recorded)
     assert isinstance(queued[1].error, InsufficientBalance)
     assert queued[1].result is None
     assert mine.idempotency_key == "g-4"
@@ -121,14 +124,16 @@ def test_a_group_whose_transaction_fails_is_posted_post_by_post(app, book, monke
     waiting = _Waiting(_spec("f-1", 7))
     poster._queue.append(waiting)
     mine = poster.post(_spec("f-2", 5))
-    assert isinstance(waiting.result, Recorded) and waiting.error is None
+    assert isinstance(waiting.result, Recorded)
+    assert waiting.error is None
     assert mine.idempotency_key == "f-2"
     assert _balances(book)["payouts:clearing"] == 12
 
 
 def test_a_lone_post_that_fails_raises_its_own_error(app, book):
+    spec = _spec("lone", 5, debit="payouts:clearing", credit="program:TCXH:budget")
     with pytest.raises(InsufficientBalance):
-        group.post_alone(get_db(app), _spec("lone", 5, debit="payouts:clearing", credit="program:TCXH:budget"))
+        group.post_alone(get_db(app), spec)
     assert _balances(book)["payouts:clearing"] == 0
 
 
