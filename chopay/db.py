@@ -166,8 +166,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
-        self.read_sessionmaker: sessionmaker[Session] = sessionmaker(
-            self.engine.execution_options(read_only=True), expire_on_commit=False
+        reads = self.engine.execution_options(read_only=True)
+        self.read_sessionmaker: sessionmaker[Session] = sessionmaker(reads, expire_on_commit=False)
+        self._single_reads = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else reads
         )
 
     @contextmanager
@@ -201,11 +205,7 @@ class Database:
             with self.read_session() as s:
                 yield s.connection()
             return
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                yield conn
-            return
-        with self.engine.execution_options(read_only=True).connect() as conn:
+        with self._single_reads.connect() as conn:
             yield conn
 
     def bind_to(self, connection: sa.Connection) -> None:
