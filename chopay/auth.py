@@ -52,12 +52,13 @@ def current_user() -> User:
 def load_user() -> User:
     """Authenticate the request's token and remember the user for the request.
 
-    The lookup uses a read session of its own, closed at once: the request's unit of work only
-    begins once its body has been read, so a client that sends its body slowly holds neither
-    a database connection nor, on SQLite, the write lock.
+    The lookup is one read outside any transaction, on a connection given back at once: the
+    request's unit of work only begins once its body has been read, so a client that sends its
+    body slowly holds neither a database connection nor, on SQLite, the write lock.
     """
-    with db.get_db().read_session() as s:
-        user = authenticate(s, bearer_token())
+    token = bearer_token()
+    with db.get_db().read_connection() as conn:
+        user = authenticate(conn, token)
     g.user = user
     g.user_id = user.id
     return user

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, cast
@@ -100,7 +101,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _tune_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    engine = sa.create_engine(url, pool_size=10, max_overflow=20, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE = 2.0
+"""Seconds a pooled connection may rest before it is pinged on its next checkout."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use when it has rested a while, not on every checkout.
+
+    ``pool_pre_ping`` costs one more round trip on every unit of work, and a request has two
+    (its authentication and its own). A connection handed back less than ``PING_AFTER_IDLE``
+    seconds ago worked then; should it have broken since (a server restart), its first
+    statement fails as a disconnect, and SQLAlchemy then discards every pooled connection
+    so that the next units of work reconnect. A connection that rested longer, the usual victim
+    of an idle timeout or a restart, is pinged, and replaced if the ping fails.
+    """
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkin")
+    def _rest(_dbapi_connection: Any, record: Any) -> None:
+        record.info["chopay.rested_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested_at = record.info.pop("chopay.rested_at", None)
+        if rested_at is not None and time.monotonic() - rested_at < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except dbapi_error as exc:
+            raise sa.exc.DisconnectionError("the pooled connection no longer answers") from exc
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -132,8 +166,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
-        self.read_sessionmaker: sessionmaker[Session] = sessionmaker(
-            self.engine.execution_options(read_only=True), expire_on_commit=False
+        reads = self.engine.execution_options(read_only=True)
+        self.read_sessionmaker: sessionmaker[Session] = sessionmaker(reads, expire_on_commit=False)
+        self._single_reads = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else reads
         )
 
     @contextmanager
@@ -153,6 +191,22 @@ class Database:
         """Open a session for reading only; close it afterwards."""
         with self.read_sessionmaker() as s:
             yield s
+
+    @contextmanager
+    def read_connection(self) -> Iterator[sa.Connection]:
+        """Open a connection for one short read outside any unit of work; give it back after.
+
+        On PostgreSQL it runs in autocommit: a single SELECT needs no BEGIN and no ROLLBACK,
+        two round trips fewer. On SQLite it reads a deferred snapshot, as a read session does.
+        Under :meth:`bind_to` it reads through the bound connection, in the test's transaction.
+        """
+        bound = self.read_sessionmaker.kw.get("bind")
+        if isinstance(bound, sa.Connection):
+            with self.read_session() as s:
+                yield s.connection()
+            return
+        with self._single_reads.connect() as conn:
+            yield conn
 
     def bind_to(self, connection: sa.Connection) -> None:
         """Make every session join ``connection``'s transaction through savepoints (tests)."""
@@ -308,6 +362,16 @@ def get_db(app: Flask | None = None) -> Database:
     target = app if app is not None else current_app
     db: Database = target.extensions["chopay.db"]
     return db
+
+
+def has_open_work() -> bool:
+    """Tell whether the current request or app context has begun a transaction in its session.
+
+    A view that writes only one thing can then have it committed on its own (the ledger's group
+    commit, say) when nothing else of the request waits to be committed with it.
+    """
+    s: Session | None = g.get("chopay_session")
+    return s is not None and s.in_transaction()
 
 
 def session() -> Session:

@@ -16,6 +16,7 @@ import secrets
 import string
 import unicodedata
 from dataclasses import dataclass
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -168,12 +169,19 @@ def revoke_user(session: Session, user_id: int, *, by: int | None = None) -> Use
     return user
 
 
-def authenticate(session: Session, token: str) -> User:
+_USERS = cast(sa.Table, User.__table__)
+_BY_TOKEN = sa.select(_USERS).where(_USERS.c.token_hash == sa.bindparam("digest"))
+
+
+def authenticate(bind: Session | sa.Connection, token: str) -> User:
     """Return the active user holding ``token``, or raise Unauthorized with a precise code."""
     if not is_well_formed(token):
         raise Unauthorized("The bearer token is malformed.", code="token_malformed")
     digest = hash_token(token)
-    user = session.scalar(sa.select(User).where(User.token_hash == digest))
+    # A Core row, not an ORM load: this runs on every request. The user comes back detached,
+    # as every caller (the request's ``g.user``, a page sign-in) reads only its columns.
+    row = bind.execute(_BY_TOKEN, {"digest": digest}).first()
+    user = User(**row._mapping) if row is not None else None
     # compare_digest guards the final equality even though the lookup was by index.
     if user is None or not hmac.compare_digest(user.token_hash, digest):
         raise Unauthorized("The bearer token is not known.", code="token_invalid")

@@ -14,7 +14,7 @@ from chopay import auth, db
 from chopay.errors import NotFound
 from chopay.idempotency import HEADER, OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, page, page_schema
-from payments.ledger import domain, entries, keys, schemas, services, tree
+from payments.ledger import domain, entries, group, keys, schemas, services, tree
 from payments.ledger.domain import Posting, Recorded, TransactionSpec
 
 blp = Blueprint(
@@ -131,6 +131,9 @@ def balance(args: dict[str, Any], code: str) -> dict[str, Any]:
 @blp.doc(parameters=[OPENAPI_PARAMETER])
 def post_transaction(data: dict[str, Any]) -> Recorded:
     """Post a manual journal entry (opening balances, corrections)."""
+    # Without an Idempotency-Key nothing else of the request is written: the entry commits on
+    # its own, together with concurrent ones (group commit). With one, the stored answer and
+    # the entry share the request's unit of work.
     spec = TransactionSpec(
         idempotency_key=_request_key("manual"),
         kind=data["kind"],
@@ -139,7 +142,9 @@ def post_transaction(data: dict[str, Any]) -> Recorded:
         occurred_at=data["occurred_at"],
         metadata=data["metadata"],
     )
-    return services.post(db.session(), spec)
+    if db.has_open_work():
+        return services.post(db.session(), spec)
+    return group.post_alone(db.get_db(), spec)
 
 
 @blp.route("/transactions/<ref:tx_id>")

@@ -7,12 +7,15 @@ interval. A timer sweep, every half interval, asks the database whether a run wo
 something to do (a cheap read that takes no lock) and only then enqueues one; so an entry
 committed just after a checkpoint is sealed by the next, at most about one and a half
 intervals later, and no run ever sleeps. A slower sweep re-enqueues the job in case a signal
-was lost with Redis.
+was lost with Redis. A run that follows this process's own checkpoint by less than an interval
+skips the checkpoint's transaction altogether: it could not sign one yet.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 
 from flask import current_app
 
@@ -25,6 +28,9 @@ from payments.ledger.models import Checkpoint
 from payments.ledger.services import SEQUENCE_JOB
 
 logger = logging.getLogger("chopay.ledger")
+
+# When this process last signed a checkpoint of each database (monotonic seconds).
+_SIGNED_AT: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
 
 
 def sequence(force_checkpoint: bool = False) -> None:
@@ -41,13 +47,23 @@ def seal(database: Database, settings: Settings, *, force: bool = False) -> tupl
         added += n
         if n < sequencer.BATCH:
             break
+    interval = 0.0 if force else settings.checkpoint_interval
+    signed_at = _SIGNED_AT.get(database)
+    if signed_at is not None and time.monotonic() - signed_at < interval:
+        # This process signed a checkpoint less than an interval ago, so none may be signed
+        # yet: skip the transaction that would only find that out. The sealing timer runs this
+        # again once one is due.
+        if added:
+            logger.info("ledger sequenced", extra={"entries": added, "checkpoint": None})
+        return added, None
     signer = keys.load_signer(settings)
     if signer is None:
         logger.error("ledger signing key missing: no checkpoint signed", extra={"entries": added})
         return added, None
     with database.unit_of_work() as s:
-        interval = 0.0 if force else settings.checkpoint_interval
         cp = sequencer.checkpoint(s, signer, settings.ledger_origin, min_interval=interval)
+    if cp is not None:
+        _SIGNED_AT[database] = time.monotonic()
     if added or cp is not None:
         logger.info("ledger sequenced", extra={"entries": added, "checkpoint": cp.size if cp else None})
     return added, cp

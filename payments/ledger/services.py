@@ -43,6 +43,7 @@ from payments.ledger.errors import (
     BalanceOutOfRange,
     InsufficientBalance,
     InvalidTransaction,
+    LedgerError,
     TransactionKeyConflict,
     TransactionNotFound,
 )
@@ -137,6 +138,174 @@ def post_many(session: Session, specs: Sequence[TransactionSpec]) -> list[int]:
     ]
 
 
+def post_each(session: Session, specs: Sequence[TransactionSpec]) -> list[Recorded | LedgerError]:
+    """Record each of ``specs`` as if posted one after another; return its record or its refusal.
+
+    Unlike :func:`post_many`, a refusal (a rule, an unknown account, a key reused with other
+    content) fails that spec alone, writes nothing, and the others are written, each checked
+    against the balances the ones before it leave. A key given twice records once: the second
+    is a replay of the first, or a conflict.
+
+    Every touched account is locked first, in ascending id order. On PostgreSQL the plain
+    transactions of the whole list (no reversal, no attestation) then cost one more statement,
+    which writes them all; the rest are posted one by one after them.
+    """
+    out: list[Recorded | LedgerError | None] = [None] * len(specs)
+    plain: list[tuple[int, TransactionSpec]] = []
+    others: list[tuple[int, TransactionSpec]] = []
+    for i, spec in enumerate(specs):
+        try:
+            checked = _checked(spec)
+        except LedgerError as exc:
+            out[i] = exc
+            continue
+        simple = checked.reverses is None and checked.kind != ATTESTATION
+        (plain if simple and _postgres(session) else others).append((i, checked))
+    if _postgres(session) and len(plain) + len(others) > 1:
+        codes = {p.account for _, spec in [*plain, *others] for p in spec.postings}
+        accounts = _lock_accounts(session, codes, require=False)
+        if plain:
+            for i, result in _post_plain(session, plain, accounts, utcnow()):
+                out[i] = result
+    else:
+        others = sorted([*plain, *others], key=lambda item: item[0])
+    for i, spec in others:
+        try:
+            out[i] = post(session, spec)
+        except LedgerError as exc:
+            out[i] = exc
+    return [r for r in out if r is not None]
+
+
+def _post_plain(
+    session: Session,
+    specs: Sequence[tuple[int, TransactionSpec]],
+    accounts: Mapping[str, _Locked],
+    now: dt.datetime,
+) -> list[tuple[int, Recorded | LedgerError]]:
+    """Write the plain ``specs`` (PostgreSQL) in one statement, their accounts locked already.
+
+    The statement writes nothing if any key is taken already, and names those keys instead;
+    they are replays or conflicts, so the rest is checked again without them and written.
+    """
+    existing: dict[str, tuple[int, str]] = {}
+    for _attempt in range(3):
+        results: list[tuple[int, Recorded | LedgerError]] = []
+        accepted: list[tuple[int, TransactionSpec, str]] = []  # (place, spec, leaf content)
+        first: dict[str, tuple[int, TransactionSpec]] = {}
+        repeats: list[tuple[int, TransactionSpec]] = []
+        balances = {code: a.balance for code, a in accounts.items()}
+        for i, spec in specs:
+            key = spec.idempotency_key
+            if key in existing or key in first:
+                repeats.append((i, spec))
+                continue
+            try:
+                missing = sorted({p.account for p in spec.postings} - accounts.keys())
+                if missing:
+                    raise InvalidTransaction(
+                        f"Unknown account(s): {', '.join(missing)}.", code="account_unknown", accounts=missing
+                    )
+                deltas = domain.net_by_account([spec])
+                now_locked = {c: accounts[c]._replace(balance=balances[c]) for c in deltas}
+                _checked_moves(now_locked, deltas)
+                content = _leaf_content(spec, spec.occurred_at or now)
+            except LedgerError as exc:
+                results.append((i, exc))
+                continue
+            for code, delta in deltas.items():
+                balances[code] += delta
+            first[key] = (i, spec)
+            accepted.append((i, spec, content))
+        written, taken = _write_plain(session, accepted, accounts, balances, now) if accepted else ({}, {})
+        if taken:
+            existing.update(taken)
+            continue
+        if written:
+            _request_sequencing(session)
+        for i, spec, _content in accepted:
+            results.append((i, _recorded(written[spec.idempotency_key], spec, now)))
+        for i, spec in repeats:
+            key = spec.idempotency_key
+            tx_id, digest = existing.get(key) or (written[key], first[key][1].content_hash())
+            if digest != spec.content_hash():
+                results.append(
+                    (
+                        i,
+                        TransactionKeyConflict(
+                            f"Idempotency key {key!r} was used for a different transaction.",
+                            transaction=domain.public_id(tx_id),
+                        ),
+                    )
+                )
+            else:
+                results.append((i, get_transaction(session, tx_id)))
+        return results
+    raise RuntimeError("Idempotency keys kept being taken while the posts were written.")
+
+
+def _write_plain(
+    session: Session,
+    accepted: Sequence[tuple[int, TransactionSpec, str]],
+    accounts: Mapping[str, _Locked],
+    balances: Mapping[str, int],
+    now: dt.datetime,
+) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
+    """Insert ``accepted`` and move the balances to ``balances``; return (ids, taken keys)."""
+    moves = sorted(
+        (accounts[code].id, balance - accounts[code].balance)
+        for code, balance in balances.items()
+        if balance != accounts[code].balance
+    )
+    specs = [spec for _, spec, _ in accepted]
+    # One JSON document per table: json.dumps is far cheaper than binding a dozen arrays.
+    transactions = [
+        [
+            s.idempotency_key,
+            s.content_hash(),
+            s.kind,
+            s.memo,
+            (s.occurred_at or now).isoformat(),
+            dict(s.metadata),
+            content,
+        ]
+        for (_, s, content) in accepted
+    ]
+    postings = [
+        [s.idempotency_key, seq, accounts[p.account].id, p.amount]
+        for s in specs
+        for seq, p in enumerate(s.postings)
+    ]
+    rows = (
+        _psycopg(session)
+        .execute(
+            _POST_EACH_PG,
+            {
+                "keys": [s.idempotency_key for s in specs],
+                "transactions": json.dumps(transactions, ensure_ascii=False),
+                "postings": json.dumps(postings),
+                "moves": json.dumps(moves),
+                "created_at": now,
+            },
+        )
+        .fetchall()
+    )
+    written: dict[str, int] = {}
+    taken: dict[str, tuple[int, str]] = {}
+    moved = 0
+    for what, key, tx_id, digest in rows:
+        if what == "tx":
+            written[key] = tx_id
+        elif what == "taken":
+            taken[key] = (tx_id, digest)
+        else:
+            moved = tx_id
+    if not taken and (len(written) != len(specs) or moved != len(moves)):
+        # The accounts were locked and checked: only rows changed without the lock get here.
+        raise RuntimeError("An account balance changed while it was locked.")
+    return written, taken
+
+
 def attest(
     session: Session,
     *,
@@ -196,7 +365,7 @@ class _Locked(NamedTuple):
     allow_negative: bool
 
 
-def _lock_accounts(session: Session, codes: set[str]) -> dict[str, _Locked]:
+def _lock_accounts(session: Session, codes: set[str], *, require: bool = True) -> dict[str, _Locked]:
     """Lock the accounts ``codes`` in ascending id order and return their balances."""
     ordered = sorted(codes)
     found: dict[str, _Locked] = {}
@@ -209,7 +378,7 @@ def _lock_accounts(session: Session, codes: set[str]) -> dict[str, _Locked]:
             rows = conn.execute(_ACCOUNTS.where(_A.c.code.in_(ordered[start : start + CHUNK])))
             found.update({code: _Locked(i, balance, allow) for i, code, balance, allow in rows})
     missing = sorted(codes - found.keys())
-    if missing:
+    if missing and require:
         raise InvalidTransaction(
             f"Unknown account(s): {', '.join(missing)}.", code="account_unknown", accounts=missing
         )
@@ -294,8 +463,9 @@ def _post_one(session: Session, spec: TransactionSpec, now: dt.datetime) -> int 
             conn.execute(_UPDATE_BALANCE, {"id": i, "delta": d}).first() is not None for i, d in moves
         )
     if tx_id is not None and updated != len(moves):
-        # Only rows changed without the lock could get here; the caller must roll back.
-        raise InsufficientBalance("An account balance changed while it was locked.")
+        # Only rows changed without the lock could get here, after the writes: not a refusal
+        # (a LedgerError writes nothing), but a broken invariant; the caller must roll back.
+        raise RuntimeError("An account balance changed while it was locked.")
     if tx_id is not None:
         _request_sequencing(session)
     return tx_id  # type: ignore[no-any-return]
@@ -471,6 +641,30 @@ _POST_ONE_PG = (
     " unnest(%(ids)s::bigint[], %(deltas)s::bigint[]) AS d(id, delta)"
     f" WHERE a.id = d.id AND {_BALANCE_OK.format(d='d.delta')} RETURNING a.id)"
     " SELECT (SELECT id FROM tx), (SELECT count(*) FROM b)"
+)
+
+
+_POST_EACH_PG = (
+    # All or nothing: when a key is taken already, nothing is written and the taken keys are
+    # named instead (the caller answers them as replays or conflicts, and writes the rest).
+    "WITH taken AS (SELECT idempotency_key, id, content_hash FROM ledger_transactions"
+    " WHERE idempotency_key = ANY(%(keys)s::text[])),"
+    " tx AS (INSERT INTO ledger_transactions (idempotency_key, content_hash, kind, memo, occurred_at,"
+    " metadata, created_at, leaf_content)"
+    " SELECT t->>0, t->>1, t->>2, t->>3, (t->>4)::timestamptz, t->5, %(created_at)s, t->>6"
+    " FROM json_array_elements(%(transactions)s::json) WITH ORDINALITY AS d(t, n)"
+    " WHERE NOT EXISTS (SELECT 1 FROM taken) ORDER BY d.n RETURNING id, idempotency_key),"
+    " p AS (INSERT INTO ledger_postings (transaction_id, seq, account_id, amount)"
+    " SELECT tx.id, (d->>1)::smallint, (d->>2)::bigint, (d->>3)::bigint"
+    " FROM json_array_elements(%(postings)s::json) AS d JOIN tx ON tx.idempotency_key = d->>0),"
+    " q AS (INSERT INTO ledger_pending (transaction_id) SELECT id FROM tx),"
+    " b AS (UPDATE ledger_accounts AS a SET balance = a.balance + (d->>1)::bigint"
+    " FROM json_array_elements(%(moves)s::json) AS d"
+    " WHERE a.id = (d->>0)::bigint AND NOT EXISTS (SELECT 1 FROM taken)"
+    f" AND {_BALANCE_OK.format(d='(d->>1)::bigint')} RETURNING a.id)"
+    " SELECT 'tx', idempotency_key, id, NULL FROM tx"
+    " UNION ALL SELECT 'taken', idempotency_key, id, content_hash FROM taken"
+    " UNION ALL SELECT 'moved', NULL, count(*), NULL FROM b"
 )
 
 

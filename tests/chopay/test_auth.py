@@ -162,3 +162,24 @@ def test_roles_are_documented_in_openapi(app: Flask):
     me = spec["paths"]["/v1/users/me"]["get"]["description"]
     assert all(r.value in me for r in Role)
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_authenticating_a_request_is_one_read_outside_any_transaction(committed_app: Flask):
+    from chopay.db import get_db
+
+    database = get_db(committed_app)
+    with database.unit_of_work() as s:
+        issued = create_user(s, name="Test Reader", role="auditor")
+    lookups: list[bool] = []
+
+    @sa.event.listens_for(database.engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *args) -> None:
+        if "FROM users" in statement:
+            lookups.append(bool(getattr(conn.connection.driver_connection, "autocommit", True)))
+
+    r = committed_app.test_client().get("/v1/users/me", headers={"Authorization": f"Bearer {issued.token}"})
+    assert r.status_code == 200
+    assert (r.json["id"], r.json["role"]) == (issued.user.id, "auditor")
+    assert len(lookups) == 1
+    if database.engine.dialect.name == "postgresql":
+        assert lookups == [True]  # autocommit: no BEGIN and no ROLLBACK around the one SELECT

@@ -97,6 +97,26 @@ def test_a_run_too_soon_for_a_checkpoint_returns_at_once_and_blocks_no_writer(in
         assert tree.current_size(s) == 2  # sequenced, though not yet sealed
 
 
+def test_a_run_right_after_this_process_signed_skips_the_checkpoint_transaction(interval_app, monkeypatch):
+    app = interval_app(30.0)
+    _post(app, "first")
+    with app.app_context():
+        ledger_jobs.sequence()
+    assert _sealed(app) == 1
+    _post(app, "second")
+    tried: list[int] = []
+    monkeypatch.setattr(sequencer, "checkpoint", lambda *a, **k: tried.append(1))
+    with app.app_context():
+        ledger_jobs.sequence()
+    assert tried == []  # signed here less than an interval ago: nothing to ask the database
+    with get_db(app).read_session() as s:
+        assert tree.current_size(s) == 2  # the entry is sequenced all the same
+    monkeypatch.setattr(ledger_jobs, "_SIGNED_AT", type(ledger_jobs._SIGNED_AT)())
+    with app.app_context():
+        ledger_jobs.sequence()
+    assert tried == [1]  # a process that did not sign it asks
+
+
 def test_the_backlog_says_when_a_run_is_due(interval_app):
     app = interval_app(1.0)
     with get_db(app).read_session() as s:
