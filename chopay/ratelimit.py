@@ -50,7 +50,7 @@ def client_address() -> str:
 
 
 _LIMITED: set[str] = set()
-"""The qualified names of the views declared with :func:`limit`, :func:`public` or :func:`failures`."""
+"""The qualified names of the views declared with :func:`limit` or :func:`public`."""
 
 
 class _Limiter(Limiter):
@@ -119,7 +119,6 @@ def failures(view: F) -> F:
     Only failures count, so that people signing in with their own token are never held up, while
     a client guessing tokens is stopped once it has used up the limit.
     """
-    _LIMITED.add(get_qualified_name(view))
     limited = limiter.limit(
         _public_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 401
     )
