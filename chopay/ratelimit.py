@@ -111,15 +111,3 @@ def public(view: F) -> F:
     """Limit a public view to ``CHOPAY_PUBLIC_RATE_LIMIT`` requests per client address."""
     _LIMITED.add(get_qualified_name(view))
     return limiter.limit(_public_limit)(view)  # type: ignore[return-value]
-
-
-def failures(view: F) -> F:
-    """Limit a form's failed submissions (answered 401) to ``CHOPAY_PUBLIC_RATE_LIMIT`` per client.
-
-    Only failures count, so that people signing in with their own token are never held up, while
-    a client guessing tokens is stopped once it has used up the limit.
-    """
-    limited = limiter.limit(
-        _public_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 401
-    )
-    return limited(view)  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import AnyOf, DataRequired
 
-from chopay import db, ratelimit
+from chopay import db
 from chopay.auth import ANY_ROLE
 from chopay.errors import Unauthorized
 from chopay.users import authenticate
@@ -52,7 +52,6 @@ def home() -> ResponseReturnValue:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@ratelimit.failures
 def login() -> ResponseReturnValue:
     """Sign in with an API token; the browser keeps a session cookie, never the token."""
     form = LoginForm()
