@@ -64,10 +64,19 @@ def _settings(keys_dir: Path) -> Any:
     )
 
 
+_OTHER_PROVINCES = sorted(set(domain.PROVINCES) - {"049"})
+
+
 def national_id(serial: int) -> str:
-    """Return a valid fake CCCD for serial ``serial`` (born 1950-1989)."""
+    """Return a valid fake CCCD for serial ``serial`` (born 1950-1989), unique per serial.
+
+    The last six digits hold ``serial`` modulo a million; serials from 1,000,000 on move to
+    another province code, so that every serial keeps a 12-digit number of its own.
+    """
     year = 1950 + serial % 40
-    return f"049{domain.century_digit(year, 'male')}{year % 100:02d}{serial:06d}"
+    block, number = divmod(serial, 1_000_000)
+    province = "049" if block == 0 else _OTHER_PROVINCES[block - 1]
+    return f"{province}{domain.century_digit(year, 'male')}{year % 100:02d}{number:06d}"
 
 
 def reset_database() -> None:
