@@ -8,10 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from chopay.db import get_db
+from chopay.group import Waiting
 from payments.ledger import group, services
 from payments.ledger.domain import Posting, Recorded, TransactionSpec
 from payments.ledger.errors import InsufficientBalance, InvalidTransaction, TransactionKeyConflict
-from payments.ledger.group import GroupPoster, _Waiting
+from payments.ledger.group import GroupPoster
 from payments.ledger.models import Account, Pending, Transaction
 from payments.ledger.models import Posting as PostingRow
 
@@ -96,9 +97,9 @@ def _spec(key: str, amount: int, debit: str = "payouts:clearing", credit: str = 
 def test_a_leader_commits_every_waiting_post_and_hands_each_its_own_outcome(app, book):
     poster = GroupPoster(get_db(app))
     queued = [
-        _Waiting(_spec("g-1", 100)),
-        _Waiting(_spec("g-2", 100, debit="payouts:clearing", credit="program:TCXH:budget")),  # no funds
-        _Waiting(_spec("g-3", 300)),
+        Waiting(_spec("g-1", 100)),
+        Waiting(_spec("g-2", 100, debit="payouts:clearing", credit="program:TCXH:budget")),  # no funds
+        Waiting(_spec("g-3", 300)),
     ]
     poster._queue.extend(queued)  # as if these threads waited while another group committed
     # The next thread to post leads: its own post joins the group with every waiting one.
@@ -121,7 +122,7 @@ def test_a_group_whose_transaction_fails_is_posted_post_by_post(app, book, monke
 
     monkeypatch.setattr(services, "post_each", broken)
     poster = GroupPoster(get_db(app))
-    waiting = _Waiting(_spec("f-1", 7))
+    waiting = Waiting(_spec("f-1", 7))
     poster._queue.append(waiting)
     mine = poster.post(_spec("f-2", 5))
     assert isinstance(waiting.result, Recorded)
