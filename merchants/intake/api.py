@@ -27,7 +27,7 @@ from chopay.crypto import data_keys
 from chopay.errors import TITLES, BadRequest, ChopayError, Unauthorized, Unprocessable
 from chopay.idempotency import OPENAPI_PARAMETER, idempotent
 from chopay.pagination import PageArgs, decode_cursor, page
-from merchants.intake import connectors, events, formats, schemas, services, statements
+from merchants.intake import connectors, events, formats, group, schemas, services, statements
 from merchants.intake.models import BankNotification, NotificationConflict, Payment
 from merchants.models import Merchant
 from merchants.services import registry
@@ -213,8 +213,15 @@ def _intake(parse: Callable[[], formats.Incoming], sepay: bool = False) -> Respo
     session = db.session()
     keys = data_keys()
     body = request.get_data(cache=True)
+    database = db.get_db()
     try:
-        outcome = services.record(session, keys, incoming, body, events.publisher())
+        if database.engine.dialect.name == "postgresql" and not db.has_open_work():
+            # Nothing else of the request is written: the delivery commits on its own, together
+            # with concurrent ones (group commit), before this answers.
+            delivery = services.Delivery(incoming, body, keys, events.publisher())
+            outcome = group.record_alone(database, delivery)
+        else:
+            outcome = services.record(session, keys, incoming, body, events.publisher())
     except services.ReusedId as exc:
         session.rollback()
         with db.unit_of_work() as s:

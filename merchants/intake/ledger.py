@@ -57,8 +57,7 @@ def open_accounts(session: Session, merchant: str) -> None:
             ledger.ensure_account(session, code=code, kind=kind)
 
 
-def post_payment(
-    session: Session,
+def payment_spec(
     *,
     merchant: str,
     connector: str,
@@ -68,19 +67,15 @@ def post_payment(
     occurred_at: dt.datetime,
     reference: str | None,
     connector_txn_id: str | None,
-) -> Recorded:
-    """Post one payment in the caller's transaction; a replayed key returns the first posting.
-
-    A merchant's accounts exist from its first payment on, so the post is tried first and the
-    accounts opened only when it finds them missing (the book refuses before writing anything).
-    """
+) -> TransactionSpec:
+    """Return the ledger transaction of one payment."""
     metadata: dict[str, str] = {"bank_txn_id": bank_txn_id, "connector": connector, "merchant": merchant}
     if reference is not None:
         metadata["intent"] = reference
     if connector_txn_id is not None and connector_txn_id != bank_txn_id:
         metadata["connector_txn_id"] = connector_txn_id
     memo = f"QR payment {reference}" if reference else "Static QR payment"
-    spec = TransactionSpec(
+    return TransactionSpec(
         idempotency_key=ledger_key(connector, dedup_key),
         kind=KIND,
         memo=memo,
@@ -88,6 +83,14 @@ def post_payment(
         occurred_at=occurred_at,
         metadata=metadata,
     )
+
+
+def post_payment(session: Session, spec: TransactionSpec, merchant: str) -> Recorded:
+    """Post one payment's ``spec`` in the caller's transaction; a replayed key returns the first posting.
+
+    A merchant's accounts exist from its first payment on, so the post is tried first and the
+    accounts opened only when it finds them missing (the book refuses before writing anything).
+    """
     try:
         return ledger.post(session, spec)
     except InvalidTransaction as exc:
@@ -95,3 +98,25 @@ def post_payment(
             raise
     open_accounts(session, merchant)
     return ledger.post(session, spec)
+
+
+def post_payments(session: Session, specs: list[tuple[TransactionSpec, str]]) -> list[Recorded]:
+    """Post many payments' specs (each with its merchant) together, in order; return their records.
+
+    The payments of merchants that have accounts already cost one statement together; a first
+    payment opens its merchant's accounts and is posted after them. A refusal other than a
+    missing account raises: a payment's posting has no rule that it can break.
+    """
+    out: list[Recorded | None] = [None] * len(specs)
+    retry: list[int] = []
+    for i, outcome in enumerate(ledger.post_each(session, [spec for spec, _ in specs])):
+        if isinstance(outcome, Recorded):
+            out[i] = outcome
+        elif isinstance(outcome, InvalidTransaction) and outcome.code == "account_unknown":
+            retry.append(i)
+        else:
+            raise outcome
+    for i in retry:
+        spec, merchant = specs[i]
+        out[i] = post_payment(session, spec, merchant)
+    return [r for r in out if r is not None]

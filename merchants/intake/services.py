@@ -25,11 +25,16 @@ The common case, a credit to a registered account, is the hot path of the intake
 PostgreSQL it costs three statements besides the ledger's: the claim, which also returns the
 active merchant owning the account (one round trip), and the payment row, both sent straight
 to the driver with their SQL built once; nothing is read back and no ORM object is made.
+:func:`record_many` records concurrent deliveries together in one transaction (the intake's
+group commit, :mod:`merchants.intake.group`), with the same outcome for each as :func:`record`
+would give it: the statements of a group's static-QR payments are the same five whatever its
+size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -57,6 +62,7 @@ from merchants.intake.models import (
 )
 from merchants.models import Merchant, PaymentIntent
 from merchants.services import intents
+from payments.ledger.domain import TransactionSpec
 
 RECORDED = "recorded"
 UNASSIGNED = "unassigned"
@@ -274,16 +280,13 @@ def _claim(
     return row[0], ((row[1], row[2]) if row[1] is not None else None)
 
 
-def record(
-    session: Session, keys: DataKeys, incoming: Incoming, body: bytes, publish: Publish | None = None
-) -> Outcome:
-    """Record ``incoming`` once, match it and post it; a redelivery returns the first outcome."""
-    content = incoming.content_sha256
-    values = {
+def _values(keys: DataKeys, incoming: Incoming, body: bytes) -> dict[str, Any]:
+    """Return the notification row of ``incoming`` (the columns of :data:`_CLAIM_COLUMNS`)."""
+    return {
         "connector": incoming.connector,
         "format": incoming.format,
         "dedup_key": incoming.dedup_key,
-        "content_sha256": content,
+        "content_sha256": incoming.content_sha256,
         "status": RECORDED if incoming.direction == "in" and not incoming.failed else IGNORED,
         "direction": incoming.direction,
         "bank_txn_id": incoming.bank_txn_id,
@@ -302,6 +305,14 @@ def record(
         "occurred_at": incoming.occurred_at.astimezone(dt.UTC),
         "received_at": utcnow(),
     }
+
+
+def record(
+    session: Session, keys: DataKeys, incoming: Incoming, body: bytes, publish: Publish | None = None
+) -> Outcome:
+    """Record ``incoming`` once, match it and post it; a redelivery returns the first outcome."""
+    content = incoming.content_sha256
+    values = _values(keys, incoming, body)
     driver = _driver(session) if _postgres(session) else None
     claimed, owner = _claim(session, driver, values, incoming.bin, incoming.account_number)
     if claimed is None:
@@ -331,6 +342,160 @@ def _replay(session: Session, incoming: Incoming, content: str) -> Outcome:
     return Outcome(existing.id, existing.status, payment, duplicate=True)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One verified delivery waiting to be recorded, with what recording it needs."""
+
+    incoming: Incoming
+    body: bytes
+    keys: DataKeys
+    publish: Publish | None = None
+
+
+# PostgreSQL, through the driver: a group's notifications claimed in one statement, in key order
+# (so that two groups never wait on each other's keys in a cycle), and its payments in one more.
+_CLAIM_MANY_PG = f"""
+INSERT INTO bank_notifications ({", ".join(_CLAIM_COLUMNS)})
+SELECT {", ".join(_CLAIM_COLUMNS)}
+FROM json_populate_recordset(NULL::bank_notifications, %(rows)s)
+ORDER BY connector, dedup_key
+ON CONFLICT (connector, dedup_key) DO NOTHING
+RETURNING id, connector, dedup_key
+"""
+_OWNERS_PG = """
+SELECT m.bin, m.account_number, m.id, m.public_id
+FROM merchants m
+JOIN unnest(%(bins)s::text[], %(accounts)s::text[]) AS wanted(bin, account)
+    ON m.bin = wanted.bin AND m.account_number = wanted.account
+WHERE m.status = %(active)s
+"""
+_INSERT_PAYMENTS_PG = f"""
+INSERT INTO payments ({", ".join(_PAYMENT_COLUMNS)})
+SELECT {", ".join(_PAYMENT_COLUMNS)} FROM json_populate_recordset(NULL::payments, %(rows)s)
+RETURNING id, notification_id
+"""
+_UNASSIGN_PG = "UPDATE bank_notifications SET status = %(status)s WHERE id = ANY(%(ids)s)"
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _rows_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, ensure_ascii=False)
+
+
+def record_many(session: Session, deliveries: list[Delivery]) -> list[Outcome | ReusedId]:
+    """Record each of ``deliveries`` as :func:`record` would, together (PostgreSQL only).
+
+    Each gets its own outcome, or the :class:`ReusedId` that refuses it (nothing is written for
+    it; the caller keeps the conflicting body). The same notification delivered twice in the
+    group is claimed by the first delivery; the other is its redelivery. The common case, a
+    static-QR payment to a registered account, costs the group five statements whatever its
+    size: the claim, the merchants, the ledger's two, the payment rows. A notification whose
+    text names a reference is matched alone, as :func:`record` matches it.
+    """
+    driver = _driver(session)
+    values = [_values(d.keys, d.incoming, d.body) for d in deliveries]
+    rows = driver.execute(_CLAIM_MANY_PG, {"rows": _rows_json(values)}).fetchall()
+    new = {(connector, key): claimed for claimed, connector, key in rows}
+    claims: list[int | None] = []
+    for v in values:  # the first delivery of a key claims it; a repeat is its redelivery
+        claims.append(new.pop((v["connector"], v["dedup_key"]), None))
+    owners = _owners(
+        driver,
+        {
+            (d.incoming.bin, d.incoming.account_number.upper())
+            for d, claimed, v in zip(deliveries, claims, values, strict=True)
+            if claimed is not None and v["status"] != IGNORED and d.incoming.bin is not None
+        },
+    )
+    out: list[Outcome | ReusedId | None] = [None] * len(deliveries)
+    static: list[tuple[int, _Paid, tuple[int, str], Publish | None]] = []
+    unassigned: list[int] = []
+    for i, (d, claimed, v) in enumerate(zip(deliveries, claims, values, strict=True)):
+        if claimed is None:
+            continue
+        incoming = d.incoming
+        owner = owners.get((incoming.bin, incoming.account_number.upper())) if incoming.bin else None
+        if v["status"] == IGNORED:
+            out[i] = Outcome(claimed, IGNORED, None, duplicate=False)
+        elif matching.candidates(incoming.description, incoming.code):
+            payment, merchant = _match(session, driver, claimed, incoming, owner, d.publish)
+            if payment is None:
+                unassigned.append(claimed)
+                out[i] = Outcome(claimed, UNASSIGNED, None, duplicate=False)
+            else:
+                out[i] = Outcome(claimed, RECORDED, payment, duplicate=False, merchant=merchant)
+        elif owner is None:
+            unassigned.append(claimed)
+            out[i] = Outcome(claimed, UNASSIGNED, None, duplicate=False)
+        else:
+            static.append((i, _paid_of(claimed, incoming), owner, d.publish))
+    if unassigned:
+        driver.execute(_UNASSIGN_PG, {"status": UNASSIGNED, "ids": unassigned})
+    if static:
+        for i, outcome in _pay_static(session, driver, static):
+            out[i] = outcome
+    for i, (d, claimed, v) in enumerate(zip(deliveries, claims, values, strict=True)):
+        if claimed is None:  # after the payments: a repeat within the group finds its original's
+            try:
+                out[i] = _replay(session, d.incoming, v["content_sha256"])
+            except ReusedId as exc:
+                out[i] = exc
+    assert all(o is not None for o in out)  # every delivery has its outcome, in place
+    return cast(list[Outcome | ReusedId], out)
+
+
+def _owners(
+    driver: Any, accounts: set[tuple[str | None, str]]
+) -> dict[tuple[str | None, str], tuple[int, str]]:
+    """Return the active merchant (id, public id) owning each of ``accounts`` that one owns."""
+    if not accounts:
+        return {}
+    bins, numbers = zip(*sorted(accounts, key=str), strict=True)
+    params = {"bins": list(bins), "accounts": list(numbers), "active": MerchantStatus.ACTIVE.value}
+    return {(b, a): (mid, pid) for b, a, mid, pid in driver.execute(_OWNERS_PG, params).fetchall()}
+
+
+def _pay_static(
+    session: Session, driver: Any, static: list[tuple[int, _Paid, tuple[int, str], Publish | None]]
+) -> list[tuple[int, Outcome]]:
+    """Post and insert the static-QR payments of a group; publish each after the commit."""
+    posted = ledger.post_payments(
+        session, [(_payment_spec(p, owner[1], None), owner[1]) for _, p, owner, _ in static]
+    )
+    rows = [
+        _payment_row(paid, owner[0], None, None, "static", None, record.id)
+        for (_, paid, owner, _), record in zip(static, posted, strict=True)
+    ]
+    ids = dict(
+        (notification, payment)
+        for payment, notification in driver.execute(
+            _INSERT_PAYMENTS_PG, {"rows": _rows_json(rows)}
+        ).fetchall()
+    )
+    out: list[tuple[int, Outcome]] = []
+    events: list[tuple[Publish, PaymentEvent]] = []
+    for (i, paid, owner, publish), row in zip(static, rows, strict=True):
+        payment = PaymentRecord(ids[paid.notification_id], **row)
+        out.append((i, Outcome(paid.notification_id, RECORDED, payment, duplicate=False, merchant=owner[1])))
+        if publish is not None:
+            events.append(
+                (publish, PaymentEvent(owner[0], payment.id, paid.amount, None, paid.occurred_at, None))
+            )
+    if events:
+
+        def announce() -> None:
+            for publish, event in events:
+                publish(event)
+
+        db.after_commit(session, announce)
+    return out
+
+
 def keep_conflict(session: Session, keys: DataKeys, notification_id: int, content: str, body: bytes) -> None:
     """Keep a conflicting delivery for review (once per distinct content)."""
     table = NotificationConflict.__table__
@@ -354,15 +519,7 @@ def _match(
     owner: Any,
     publish: Publish | None,
 ) -> tuple[PaymentRecord | None, str | None]:
-    paid = _Paid(
-        notification_id,
-        incoming.connector,
-        incoming.dedup_key,
-        incoming.bank_txn_id,
-        incoming.amount,
-        incoming.occurred_at.astimezone(dt.UTC),
-        incoming.connector_txn_id,
-    )
+    paid = _paid_of(notification_id, incoming)
     for reference in matching.candidates(incoming.description, incoming.code):
         intent = intents.find_open_intent(session, reference, lock=True)
         if intent is not None:
@@ -377,6 +534,45 @@ def _match(
     return _pay(session, paid, owner, None, "static", publish, driver), owner[1]
 
 
+def _payment_spec(paid: _Paid, merchant: str, reference: str | None) -> TransactionSpec:
+    return ledger.payment_spec(
+        merchant=merchant,
+        connector=paid.connector,
+        dedup_key=paid.dedup_key,
+        bank_txn_id=paid.bank_txn_id,
+        amount=paid.amount,
+        occurred_at=paid.occurred_at,
+        reference=reference,
+        connector_txn_id=paid.connector_txn_id,
+    )
+
+
+def _payment_row(
+    paid: _Paid,
+    merchant_id: int,
+    intent_id: int | None,
+    reference: str | None,
+    kind: str,
+    flag: str | None,
+    ledger_tx_id: int,
+) -> dict[str, Any]:
+    """Return a payment row's values (the columns of :data:`_PAYMENT_COLUMNS`)."""
+    return {
+        "notification_id": paid.notification_id,
+        "merchant_id": merchant_id,
+        "intent_id": intent_id,
+        "connector": paid.connector,
+        "bank_txn_id": paid.bank_txn_id,
+        "amount": paid.amount,
+        "reference": reference,
+        "kind": kind,
+        "flag": flag,
+        "occurred_at": paid.occurred_at,
+        "recorded_at": utcnow(),
+        "ledger_tx_id": ledger_tx_id,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class _Paid:
     """What a payment takes from its notification."""
@@ -388,6 +584,18 @@ class _Paid:
     amount: int
     occurred_at: dt.datetime
     connector_txn_id: str | None
+
+
+def _paid_of(notification_id: int, incoming: Incoming) -> _Paid:
+    return _Paid(
+        notification_id,
+        incoming.connector,
+        incoming.dedup_key,
+        incoming.bank_txn_id,
+        incoming.amount,
+        incoming.occurred_at.astimezone(dt.UTC),
+        incoming.connector_txn_id,
+    )
 
 
 def _pay(
@@ -407,31 +615,10 @@ def _pay(
         settled = intents.settle_intent(session, intent, paid.amount, occurred_at)
         flag = settled if settled in FLAGS else None
     reference = intent.reference if intent is not None else None
-    posted = ledger.post_payment(
-        session,
-        merchant=merchant_public_id,
-        connector=paid.connector,
-        dedup_key=paid.dedup_key,
-        bank_txn_id=paid.bank_txn_id,
-        amount=paid.amount,
-        occurred_at=occurred_at,
-        reference=reference,
-        connector_txn_id=paid.connector_txn_id,
-    )
-    row: dict[str, Any] = {
-        "notification_id": paid.notification_id,
-        "merchant_id": merchant_id,
-        "intent_id": intent.id if intent is not None else None,
-        "connector": paid.connector,
-        "bank_txn_id": paid.bank_txn_id,
-        "amount": paid.amount,
-        "reference": reference,
-        "kind": kind,
-        "flag": flag,
-        "occurred_at": occurred_at,
-        "recorded_at": utcnow(),
-        "ledger_tx_id": posted.id,
-    }
+    spec = _payment_spec(paid, merchant_public_id, reference)
+    posted = ledger.post_payment(session, spec, merchant_public_id)
+    intent_id = intent.id if intent is not None else None
+    row = _payment_row(paid, merchant_id, intent_id, reference, kind, flag, posted.id)
     if driver is None and _postgres(session):
         driver = _driver(session)
     if driver is not None:
