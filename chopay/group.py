@@ -110,6 +110,8 @@ class GroupCommit(Generic[T, R]):
             self._lead()
         if waiting.error is not None:
             raise waiting.error
+        if waiting.result is None:  # the leader was interrupted (nothing set it); never answer None
+            raise RuntimeError(f"{self.name}: the group ended without an outcome for this item")
         result: R = waiting.result
         return result
 
