@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
@@ -63,7 +64,7 @@ class Waiting(Generic[T]):
     """Released when the item is done, or when this waiting thread is to lead the next group."""
 
 
-class GroupCommit(Generic[T, R]):
+class GroupCommit(ABC, Generic[T, R]):
     """Run each item durably on its own, committing concurrent ones together."""
 
     name = "group"
@@ -87,13 +88,13 @@ class GroupCommit(Generic[T, R]):
             assert isinstance(found, cls)
             return found
 
+    @abstractmethod
     def run_group(self, session: Session, items: list[T]) -> Sequence[R | BaseException]:
         """Run ``items`` in ``session``'s transaction; return each one's result or refusal."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run_one(self, session: Session, item: T) -> R:
         """Run ``item`` alone in ``session``'s transaction (after its group failed)."""
-        raise NotImplementedError
 
     def submit(self, item: T) -> R:
         """Run ``item`` in a committed transaction (shared with concurrent items); return its result."""

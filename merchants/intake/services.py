@@ -321,11 +321,16 @@ def record(
         return Outcome(claimed, IGNORED, None, duplicate=False)
     payment, merchant = _match(session, driver, claimed, incoming, owner, publish)
     if payment is None:
-        session.connection().execute(
-            sa.update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == claimed).values(status=UNASSIGNED)
-        )
+        _unassign(session, [claimed])
         return Outcome(claimed, UNASSIGNED, None, duplicate=False)
     return Outcome(claimed, RECORDED, payment, duplicate=False, merchant=merchant)
+
+
+def _unassign(session: Session, notification_ids: list[int]) -> None:
+    """Mark claimed notifications that matched nobody as unassigned."""
+    session.connection().execute(
+        sa.update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id.in_(notification_ids)).values(status=UNASSIGNED)
+    )
 
 
 def _replay(session: Session, incoming: Incoming, content: str) -> Outcome:
@@ -374,7 +379,6 @@ INSERT INTO payments ({", ".join(_PAYMENT_COLUMNS)})
 SELECT {", ".join(_PAYMENT_COLUMNS)} FROM json_populate_recordset(NULL::payments, %(rows)s)
 RETURNING id, notification_id
 """
-_UNASSIGN_PG = "UPDATE bank_notifications SET status = %(status)s WHERE id = ANY(%(ids)s)"
 
 
 def _json_value(value: object) -> str:
@@ -422,20 +426,20 @@ def record_many(session: Session, deliveries: list[Delivery]) -> list[Outcome | 
         owner = owners.get((incoming.bin, incoming.account_number.upper())) if incoming.bin else None
         if v["status"] == IGNORED:
             out[i] = Outcome(claimed, IGNORED, None, duplicate=False)
-        elif matching.candidates(incoming.description, incoming.code):
+            continue
+        payment: PaymentRecord | None = None
+        if matching.candidates(incoming.description, incoming.code):
             payment, merchant = _match(session, driver, claimed, incoming, owner, d.publish)
-            if payment is None:
-                unassigned.append(claimed)
-                out[i] = Outcome(claimed, UNASSIGNED, None, duplicate=False)
-            else:
-                out[i] = Outcome(claimed, RECORDED, payment, duplicate=False, merchant=merchant)
-        elif owner is None:
+        elif owner is not None:
+            static.append((i, _paid_of(claimed, incoming), owner, d.publish))
+            continue
+        if payment is None:
             unassigned.append(claimed)
             out[i] = Outcome(claimed, UNASSIGNED, None, duplicate=False)
         else:
-            static.append((i, _paid_of(claimed, incoming), owner, d.publish))
+            out[i] = Outcome(claimed, RECORDED, payment, duplicate=False, merchant=merchant)
     if unassigned:
-        driver.execute(_UNASSIGN_PG, {"status": UNASSIGNED, "ids": unassigned})
+        _unassign(session, unassigned)
     if static:
         for i, outcome in _pay_static(session, driver, static):
             out[i] = outcome
@@ -471,12 +475,8 @@ def _pay_static(
         _payment_row(paid, owner[0], None, None, "static", None, record.id)
         for (_, paid, owner, _), record in zip(static, posted, strict=True)
     ]
-    ids = dict(
-        (notification, payment)
-        for payment, notification in driver.execute(
-            _INSERT_PAYMENTS_PG, {"rows": _rows_json(rows)}
-        ).fetchall()
-    )
+    inserted = driver.execute(_INSERT_PAYMENTS_PG, {"rows": _rows_json(rows)}).fetchall()
+    ids = {notification: payment for payment, notification in inserted}
     out: list[tuple[int, Outcome]] = []
     events: list[tuple[Publish, PaymentEvent]] = []
     for (i, paid, owner, publish), row in zip(static, rows, strict=True):
