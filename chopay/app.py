@@ -73,6 +73,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     for blueprint in intake_api.BLUEPRINTS:
         smorest.register_blueprint(blueprint)
 
+    jobs.register_listener(app, ledger_jobs.listener(settings))
     for sweep in [*ledger_jobs.sweeps(settings), *reconciliation_jobs.sweeps()]:
         jobs.register_sweep(app, sweep)
     for sweep in disbursement_jobs.SWEEPS:

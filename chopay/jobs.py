@@ -21,6 +21,14 @@ unfinished work every ``CHOPAY_SWEEP_INTERVAL`` seconds, or a faster timer with 
 check (sealing the ledger). The runner's sweep thread, or ``chopay worker``, enqueues each of
 them once at start-up (so that work interrupted by a crash resumes within seconds) and then
 whenever its interval has passed.
+
+Listeners are jobs that a feature signals after many small commits (the ledger's sequencer,
+after every posting): an rq job per signal would cost far more than the work it does. A
+``chopay worker`` that serves the listener's queue runs it on a thread of its own
+(:class:`ListenLoop`), subscribed to a Redis channel. :func:`signal` then publishes to that
+channel, one command, and the thread runs the job once for every signal that arrived while it
+was busy, and at most once per ``pace`` seconds. When no worker listens (the publish reaches
+nobody), :func:`signal` enqueues the rq job as before; the sweeps cover a signal that is lost.
 """
 
 from __future__ import annotations
@@ -124,10 +132,94 @@ def _sweep_id(sweep: Sweep) -> str:
     return "sweep-" + job_id_for(sweep.name, ())
 
 
+@dataclass(frozen=True)
+class Listener:
+    """A job without arguments that ``chopay worker`` runs on its own thread when signalled."""
+
+    name: str
+    queue: str = DEFAULT_QUEUE
+    pace: float = 0.05
+    """Seconds from the end of one run to the start of the next, at least: signals meanwhile coalesce."""
+
+
+def register_listener(app: Flask, listener: Listener) -> None:
+    """Register ``listener`` on ``app``: workers that serve its queue run it on a thread."""
+    registry: dict[str, Listener] = app.extensions.setdefault("chopay.listeners", {})
+    registry[listener.name] = listener
+
+
+def listeners(app: Flask | None = None) -> list[Listener]:
+    """Return the listeners registered on ``app`` (the current app by default)."""
+    target = app if app is not None else current_app
+    return list(target.extensions.get("chopay.listeners", {}).values())
+
+
+WAKE_PREFIX = "chopay:wake:"
+
+
+def wake_channel(connection: Any, name: str) -> str:
+    """Return the Redis channel on which the listener of job ``name`` is signalled.
+
+    Channels are shared by every database of a Redis server: the name carries the database
+    number, so that two deployments on one server never take each other's signals.
+    """
+    db = connection.connection_pool.connection_kwargs.get("db", 0)
+    return f"{WAKE_PREFIX}{db}:{job_id_for(name, ())}"
+
+
+class ListenLoop:
+    """Run a listener's job whenever its channel is signalled, until ``stop`` is set.
+
+    The signals that arrive while a run is going on are drained before the next run starts: one
+    run covers every commit signalled before it began. A failed run is logged and does not end
+    the loop; the next signal, or the job's sweep, runs it again. A lost connection to Redis is
+    retried every second; meanwhile the publishes reach nobody and :func:`signal` enqueues.
+    """
+
+    def __init__(self, app: Flask, connection: Any, listener: Listener) -> None:
+        self.app = app
+        self.connection = connection
+        self.listener = listener
+        self.runs = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                self._listen(stop)
+            except Exception:
+                log.exception("listener lost its channel", extra={"job": self.listener.name})
+                stop.wait(1.0)
+
+    def _listen(self, stop: threading.Event) -> None:
+        pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(wake_channel(self.connection, self.listener.name))
+            while not stop.is_set():
+                if pubsub.get_message(timeout=1.0) is None:
+                    continue
+                while pubsub.get_message(timeout=0) is not None:
+                    pass  # signalled before this run starts: it reads their commits too
+                self._run_once()
+                stop.wait(self.listener.pace)
+        finally:
+            pubsub.close()
+
+    def _run_once(self) -> None:
+        self.runs += 1
+        try:
+            with self.app.app_context():
+                resolve(self.listener.name)()
+        except Exception:
+            log.exception("listener run failed", extra={"job": self.listener.name})
+
+
 class Runner(Protocol):
     def enqueue(
         self, name: str, args: tuple[Any, ...], job_id: str, queue: str, retry: Sequence[int]
     ) -> str: ...
+
+    def wake(self, name: str) -> bool: ...
 
     def counts(self) -> dict[tuple[str, str], int]: ...
 
@@ -179,6 +271,10 @@ class InlineRunner:
             item.seq = self._seq
             self._counts[(item.queue, "queued" if item.attempt == 0 else "retried")] += 1
             self._heaps.setdefault(item.queue, queue_mod.PriorityQueue()).put(item)
+
+    def wake(self, name: str) -> bool:
+        """Tell whether a listener took the signal: never here, where enqueuing costs as little."""
+        return False
 
     def counts(self) -> dict[tuple[str, str], int]:
         with self._lock:
@@ -317,6 +413,10 @@ class RedisRunner:
             raise
         return job_id
 
+    def wake(self, name: str) -> bool:
+        """Signal the listener of job ``name``; tell whether any worker's listener received it."""
+        return int(self.connection.publish(wake_channel(self.connection, name), b"")) > 0
+
     def counts(self) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
         for name in QUEUES:
@@ -384,11 +484,17 @@ def enqueue(
 
 
 def signal(name: str, *args: Any, queue: str = DEFAULT_QUEUE) -> str | None:
-    """Enqueue ``name`` when running inside an app; elsewhere (scripts) leave it to the sweep."""
+    """Ask for a run of ``name`` when inside an app; elsewhere (scripts) leave it to the sweep.
+
+    A registered listener's job goes to the workers' listening threads when one receives it,
+    and is enqueued otherwise.
+    """
     from flask import has_app_context
 
     if not has_app_context():
         return None
+    if not args and name in current_app.extensions.get("chopay.listeners", {}) and runner().wake(name):
+        return job_id_for(name, ())
     return enqueue(name, *args, queue=queue)
 
 

@@ -27,7 +27,11 @@ def serve(bind: str | None) -> None:
 @click.option("--queue", "queues", multiple=True, help="Queue to listen on (repeatable; default: all).")
 @click.option("--burst", is_flag=True, help="Run the jobs that are queued, then exit.")
 def worker(queues: tuple[str, ...], burst: bool) -> None:
-    """Run an rq worker on the Redis queues (needs CHOPAY_REDIS_URL)."""
+    """Run an rq worker on the Redis queues (needs CHOPAY_REDIS_URL).
+
+    It also runs the sweeps, and the listeners of the queues it serves (the ledger's sequencer)
+    on threads of their own.
+    """
     settings = from_env()
     if not settings.redis_url:
         raise click.ClickException(
@@ -53,6 +57,11 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
         if not burst:
             # Sweeps fire at once: work a crash interrupted resumes within seconds of a restart.
             threading.Thread(target=loop.run, args=(stop,), name="chopay-sweeps", daemon=True).start()
+            for listener in jobs.listeners(app):
+                if listener.queue in names:
+                    listen = jobs.ListenLoop(app, runner.connection, listener)
+                    name = f"chopay-listen-{listener.queue}"
+                    threading.Thread(target=listen.run, args=(stop,), name=name, daemon=True).start()
         try:
             w.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         finally:

@@ -1,6 +1,9 @@
 """rq jobs of the ledger, and the sweeps that keep the log sealed.
 
-Posting signals :func:`sequence` once its transaction commits. A run sequences everything
+Posting signals :func:`sequence` once its transaction commits. With Redis, a ``chopay worker``
+on the ``ledger`` queue listens for those signals on a thread of its own (:func:`listener`)
+and runs at most one sequencing per pace, however many commits signal it; without a listener
+each signal enqueues an rq job, coalesced while one waits. A run sequences everything
 committed, one batch per unit of work, and signs a checkpoint when one is due: the log grew and
 the last checkpoint is at least ``CHOPAY_CHECKPOINT_INTERVAL`` old. It never waits for that
 interval. A timer sweep, every half interval, asks the database whether a run would now have
@@ -22,7 +25,7 @@ from flask import current_app
 from chopay import db
 from chopay.config import Settings
 from chopay.db import Database
-from chopay.jobs import Sweep
+from chopay.jobs import Listener, Sweep
 from payments.ledger import keys, sequencer
 from payments.ledger.models import Checkpoint
 from payments.ledger.services import SEQUENCE_JOB
@@ -73,6 +76,15 @@ def sealing_due() -> bool:
     """Tell whether a sequencer run now would sequence or sign something."""
     with db.get_db().read_session() as s:
         return sequencer.backlog(s).due(current_app.config["CHOPAY"].checkpoint_interval)
+
+
+def listener(settings: Settings) -> Listener:
+    """Return the sequencer's listener: workers on the ``ledger`` queue run it on a thread.
+
+    Between runs it waits a tenth of a checkpoint interval (at most 50 ms), so that a stream of
+    postings is sequenced in batches, however many commits signal it.
+    """
+    return Listener(SEQUENCE_JOB, "ledger", pace=min(0.05, settings.checkpoint_interval / 10))
 
 
 def sweeps(settings: Settings) -> list[Sweep]:

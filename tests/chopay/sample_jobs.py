@@ -8,6 +8,7 @@ session, which proves they run inside an app context.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,6 +21,10 @@ RECORD = "tests.chopay.sample_jobs.record"
 FLAKY = "tests.chopay.sample_jobs.flaky"
 SWEEP = "tests.chopay.sample_jobs.sweep"
 SWEEP_LOG = "sweeps.jsonl"
+LISTENED = "tests.chopay.sample_jobs.listened"
+LISTEN_LOG = "listened.jsonl"
+HOLD = "hold"
+FAIL = "fail"
 
 
 def _count_users() -> int:
@@ -55,3 +60,18 @@ def flaky(path: str, failures: int) -> None:
 def sweep() -> None:
     """Record a sweep in the app's data directory (a sweep takes no arguments)."""
     _append(current_app.config["CHOPAY"].data_dir / SWEEP_LOG, {"sweep": True, "users": _count_users()})
+
+
+def listened() -> None:
+    """Record a listener's run in the app's data directory.
+
+    While a file named ``HOLD`` is there, the run waits (a test holds it open); while one named
+    ``FAIL`` is there, it fails after it is recorded.
+    """
+    data_dir = current_app.config["CHOPAY"].data_dir
+    _append(data_dir / LISTEN_LOG, {"run": True, "users": _count_users()})
+    deadline = time.monotonic() + 30
+    while (data_dir / HOLD).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if (data_dir / FAIL).exists():
+        raise RuntimeError("deliberate failure of a listener run")

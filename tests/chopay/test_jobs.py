@@ -331,3 +331,113 @@ def test_started_runner_works_jobs_and_sweeps_on_its_threads(
     assert _wait_for(lambda: len(sample_jobs.calls(sweeps)) >= 2)
     assert sample_jobs.calls(sweeps)[0] == {"sweep": True, "users": 1}
     assert threaded_runner.counts()[("default", "finished")] >= 3
+
+
+# -- listeners: a job run on a worker's own thread, signalled through a Redis channel ----------
+
+
+@pytest.fixture
+def listening(make_app: Callable[..., Flask], redis_url: str) -> Iterator[tuple[Flask, jobs.ListenLoop]]:
+    """An app on Redis with a listener for the sample job, and its loop running on a thread."""
+    import threading
+
+    app = make_app(redis_url=redis_url, inline_jobs=False)
+    listener = jobs.Listener(sample_jobs.LISTENED, "ledger", pace=0.01)
+    jobs.register_listener(app, listener)
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.RedisRunner)
+    loop = jobs.ListenLoop(app, runner.connection, listener)
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread.start()
+    channel = jobs.wake_channel(runner.connection, sample_jobs.LISTENED)
+    assert _wait_for(lambda: dict(runner.connection.pubsub_numsub(channel)).get(channel.encode(), 0) == 1)
+    yield app, loop
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def _listened(app: Flask) -> int:
+    return len(sample_jobs.calls(app.config["CHOPAY"].data_dir / sample_jobs.LISTEN_LOG))
+
+
+def test_a_signal_runs_a_listened_job_on_the_listening_thread_not_on_rq(listening):
+    app, loop = listening
+    with app.app_context():
+        assert jobs.signal(sample_jobs.LISTENED, queue="ledger") == jobs.job_id_for(sample_jobs.LISTENED, ())
+    assert _wait_for(lambda: _listened(app) == 1)
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.RedisRunner)
+    assert runner.queue("ledger").count == 0  # nothing went through rq
+    assert loop.runs == 1
+
+
+def test_without_a_listening_worker_the_signal_enqueues_the_job(
+    make_app: Callable[..., Flask], redis_url: str
+):
+    app = make_app(redis_url=redis_url, inline_jobs=False)
+    jobs.register_listener(app, jobs.Listener(sample_jobs.LISTENED, "ledger"))
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.RedisRunner)
+    with app.app_context():
+        jobs.signal(sample_jobs.LISTENED, queue="ledger")
+        jobs.signal(sample_jobs.LISTENED, queue="ledger")  # coalesced with the waiting run
+    assert runner.queue("ledger").count == 1
+    _work_rq(app)
+    assert _listened(app) == 1
+
+
+def test_signals_during_a_run_coalesce_into_one_more_run(listening):
+    app, loop = listening
+    data_dir = app.config["CHOPAY"].data_dir
+    (data_dir / sample_jobs.HOLD).touch()
+    with app.app_context():
+        jobs.signal(sample_jobs.LISTENED, queue="ledger")
+        assert _wait_for(lambda: _listened(app) == 1)  # the first run has started, and waits
+        for _ in range(5):  # commits made after that run read the database
+            jobs.signal(sample_jobs.LISTENED, queue="ledger")
+    (data_dir / sample_jobs.HOLD).unlink()
+    assert _wait_for(lambda: _listened(app) == 2)
+    time.sleep(0.3)
+    assert _listened(app) == 2
+    assert loop.runs == 2
+
+
+def test_a_failed_run_is_logged_and_the_loop_goes_on(listening):
+    app, loop = listening
+    data_dir = app.config["CHOPAY"].data_dir
+    (data_dir / sample_jobs.FAIL).touch()
+    with capture_logs() as logs, app.app_context():
+        jobs.signal(sample_jobs.LISTENED, queue="ledger")
+        assert _wait_for(lambda: loop.runs == 1)
+        assert _wait_for(lambda: any(r["msg"] == "listener run failed" for r in logs.named("chopay.jobs")))
+    (data_dir / sample_jobs.FAIL).unlink()
+    with app.app_context():
+        jobs.signal(sample_jobs.LISTENED, queue="ledger")
+    assert _wait_for(lambda: _listened(app) == 2)
+
+
+def test_listener_channels_are_apart_for_each_redis_database(redis_url: str):
+    from redis import Redis
+
+    base = redis_url.rsplit("/", 1)[0]
+    one, two = Redis.from_url(f"{base}/1"), Redis.from_url(f"{base}/2")
+    assert jobs.wake_channel(one, sample_jobs.LISTENED) != jobs.wake_channel(two, sample_jobs.LISTENED)
+
+
+def test_the_inline_runner_runs_a_listened_job_as_any_other(app: Flask):
+    jobs.register_listener(app, jobs.Listener(sample_jobs.LISTENED, "ledger"))
+    with app.app_context():
+        jobs.signal(sample_jobs.LISTENED, queue="ledger")
+    runner = jobs.runner(app)
+    assert isinstance(runner, jobs.InlineRunner)
+    assert runner.run_pending() == 1
+    assert _listened(app) == 1
+
+
+def test_the_ledger_registers_its_sequencer_as_a_listener_of_the_ledger_queue(app: Flask):
+    assert [(lst.name, lst.queue) for lst in jobs.listeners(app)] == [
+        ("payments.ledger.jobs.sequence", "ledger")
+    ]
+    assert 0 < jobs.listeners(app)[0].pace <= 0.05

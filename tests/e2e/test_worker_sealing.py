@@ -141,3 +141,23 @@ def test_sealing_resumes_within_seconds_of_a_restart(app: Flask, start_worker, r
     assert _wait(lambda: _sealed(app) == 6, timeout=30)
     # Well before the 30 s sweep interval: the worker sweeps once as it starts.
     assert time.monotonic() - restarted_at < 10
+
+
+def test_the_worker_takes_the_sequencer_signals_on_its_listening_thread(
+    app: Flask, start_worker, redis_url: str
+):
+    from redis import Redis
+
+    from chopay import jobs
+
+    connection = Redis.from_url(redis_url)
+    channel = jobs.wake_channel(connection, services.SEQUENCE_JOB)
+    assert dict(connection.pubsub_numsub(channel)).get(channel.encode()) == 0
+    start_worker()
+    assert _wait(lambda: dict(connection.pubsub_numsub(channel)).get(channel.encode()) == 1, timeout=60)
+    before = connection.zcard("rq:finished:ledger")
+    for i in range(20):
+        _post(app, f"listened-{i}")  # each commit signals the listener, not an rq job
+    assert _wait(lambda: _sealed(app) == 20, timeout=30)
+    # Only the sealing timer's own runs (a few a second) went through rq, not one per commit.
+    assert connection.zcard("rq:finished:ledger") - before < 10
