@@ -101,7 +101,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _tune_sqlite(engine)
         return engine
-    engine = sa.create_engine(url, pool_size=10, max_overflow=20, **kwargs)
+    # Custom plans only: psycopg prepares a statement run five times on a connection, and
+    # PostgreSQL then keeps one generic plan for it. A plan made while a table was small (a new
+    # deployment's first minutes) scans that table whole for every lookup of its idempotency
+    # keys once it has grown, until autovacuum analyzes it. Planning each execution costs tens
+    # of microseconds; the parse is still saved.
+    given = sa.engine.make_url(url).query.get("options", ())  # the URL's own (a search_path): kept
+    options = [given] if isinstance(given, str) else list(given)
+    connect_args = {"options": " ".join([*options, "-c plan_cache_mode=force_custom_plan"])}
+    engine = sa.create_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args, **kwargs)
     _ping_when_idle(engine)
     return engine
 
