@@ -1,8 +1,8 @@
 """gunicorn settings for ``chopay serve``, read from ``CHOPAY_*`` variables.
 
-Each worker starts its in-process job runner after it has loaded the app (when no Redis is
-configured). SIGTERM stops accepting connections and lets requests in flight finish within
-``graceful_timeout``.
+The app is loaded once, before the workers fork (``preload_app``); each worker then starts its
+in-process job runner (when no Redis is configured). SIGTERM stops accepting connections and
+lets requests in flight finish within ``graceful_timeout``.
 
 Slow clients: a gthread worker gives each connection a thread while it reads the request, so
 a client that sends headers or a body slowly (or not at all) holds that thread. chopay answers
@@ -31,6 +31,12 @@ bind = os.environ.get("CHOPAY_BIND_OVERRIDE") or _settings.bind
 workers = _settings.web_workers
 threads = _settings.web_threads
 worker_class = "gthread"
+# The app is built once, before the workers fork, so that every worker starts serving at the
+# same moment: otherwise the first one up accepts a proxy's whole burst of keep-alive
+# connections and keeps them, while the others idle. Each worker drops the database
+# connections it inherits (post_worker_init); nothing else is opened or started while the
+# app is built (job threads and Redis connections start on first use, in the worker).
+preload_app = True
 graceful_timeout = 30
 timeout = 60
 accesslog = None  # chopay logs each request itself, as JSON
@@ -87,6 +93,10 @@ def post_worker_init(worker: Any) -> None:
     """Start the in-process job runner of this worker's app, and put the read deadline in front."""
     from chopay.jobs import InlineRunner
 
+    database = worker.wsgi.extensions.get("chopay.db")
+    if database is not None:
+        # Connections the app opened while it was built belong to the parent: leave them to it.
+        database.engine.dispose(close=False)
     runner = worker.wsgi.extensions.get("chopay.jobs")
     if isinstance(runner, InlineRunner):
         runner.start()
