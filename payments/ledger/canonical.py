@@ -212,6 +212,9 @@ def _check_metadata(value: object, path: str, problems: list[str]) -> None:
             problems.append(f"{where}: {type(node).__name__} is not a JSON value")
 
 
+_FLAT = (str, int)
+
+
 def check_leaf(leaf: object) -> list[str]:
     """Return what is wrong with a version 1 leaf; an empty list means well-formed and balanced.
 
@@ -259,7 +262,8 @@ def check_leaf(leaf: object) -> list[str]:
     metadata = leaf.get("metadata")
     if not isinstance(metadata, dict):
         problems.append("metadata: must be a JSON object")
-    elif metadata:
+    elif metadata and not all(type(k) is str and type(v) in _FLAT for k, v in metadata.items()):
+        # A flat object of strings and integers (every posted leaf's) has nothing to walk.
         _check_metadata(metadata, "metadata", problems)
     reverses = leaf.get("reverses")
     if reverses is not None and (type(reverses) is not str or not reverses):

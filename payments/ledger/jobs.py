@@ -81,10 +81,10 @@ def sealing_due() -> bool:
 def listener(settings: Settings) -> Listener:
     """Return the sequencer's listener: workers on the ``ledger`` queue run it on a thread.
 
-    Between runs it waits a tenth of a checkpoint interval (at most 50 ms), so that a stream of
+    Between runs it waits a tenth of a checkpoint interval (at most 100 ms), so that a stream of
     postings is sequenced in batches, however many commits signal it.
     """
-    return Listener(SEQUENCE_JOB, "ledger", pace=min(0.05, settings.checkpoint_interval / 10))
+    return Listener(SEQUENCE_JOB, "ledger", pace=min(0.1, settings.checkpoint_interval / 10))
 
 
 def sweeps(settings: Settings) -> list[Sweep]:

@@ -440,4 +440,4 @@ def test_the_ledger_registers_its_sequencer_as_a_listener_of_the_ledger_queue(ap
     assert [(lst.name, lst.queue) for lst in jobs.listeners(app)] == [
         ("payments.ledger.jobs.sequence", "ledger")
     ]
-    assert 0 < jobs.listeners(app)[0].pace <= 0.05
+    assert 0 < jobs.listeners(app)[0].pace <= 0.1

@@ -356,3 +356,26 @@ def test_check_leaf_lists_every_missing_and_unknown_field() -> None:
     problems = check_leaf({**partial, "extra": 1, "more": 2})
     assert problems[0] == "missing fields: kind, memo"
     assert problems[1] == "unknown fields: extra, more"
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+_KEYS = st.text(max_size=4) | st.integers() | st.sampled_from(sorted(METADATA_KEYS))
+
+
+@given(st.dictionaries(_KEYS, _JSONISH | st.sets(st.integers(), max_size=2), max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_check_leaf_judges_metadata_as_the_full_walk_does(metadata: dict[Any, Any]) -> None:
+    """The shortcut for flat metadata of strings and integers finds exactly what the walk finds."""
+    import payments.ledger.canonical as canonical
+
+    candidate = {**json.loads(leaf_bytes(leaf())), "metadata": metadata}
+    found = check_leaf(candidate)
+    flat, canonical._FLAT = canonical._FLAT, ()  # type: ignore[assignment]
+    try:
+        assert check_leaf(candidate) == found
+    finally:
+        canonical._FLAT = flat
