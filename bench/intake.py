@@ -20,6 +20,10 @@ Measures, in one run:
 * streams: ``--probe`` notifications with no live stream open, then with ``--streams`` (500)
   SSE streams open on ``chopay events`` and receiving their merchants' payments: the API's p99
   with the streams over its p99 without (target <= 2).
+* CPU: during the intake and the baseline, the CPU ms per request of each process role (web
+  workers, job worker, events, PostgreSQL, Redis, the load generator), read from ``/proc``,
+  and ``ceiling_per_s``, the rate the machine's cores could sustain at that cost
+  (``bench/_cpu.py``; absent off Linux).
 
 Prints one JSON object with the figures, the targets and whether each is met.
 Usage: python bench/intake.py [--count 20000] [--probe 5000] [--streams 500]
@@ -46,6 +50,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chopay.models  # noqa: E402, F401  (every table, for the ORM)
+from bench._cpu import CPUMeter, named, per_item, tree  # noqa: E402
 from bench._postgres import fresh_database  # noqa: E402
 from chopay.crypto import DATA_KEYS_FILE, DataKeys  # noqa: E402
 from chopay.db import Database  # noqa: E402
@@ -72,7 +77,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def processes(*commands: tuple[list[str], dict[str, str]]) -> Iterator[None]:
+def processes(*commands: tuple[list[str], dict[str, str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start each command in its own session; stop them all afterwards."""
     procs = [
         subprocess.Popen(
@@ -81,7 +86,7 @@ def processes(*commands: tuple[list[str], dict[str, str]]) -> Iterator[None]:
         for cmd, env in commands
     ]
     try:
-        yield
+        yield procs
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -351,18 +356,33 @@ def main(argv: list[str]) -> int:
         noop_env = dict(env, CHOPAY_BIND=f"127.0.0.1:{noop_port}")
         with processes(
             ([str(GUNICORN), "--config", "python:chopay.gunicorn_conf", "bench._noop:app"], noop_env)
-        ):
+        ) as (noop_server,):
             wait_ready(noop_port, "/noop")
             load(noop_port, noop_requests[:1000], args.connections)  # warm up
+            meter = CPUMeter(lambda: {"web": tree(noop_server.pid), "load": {os.getpid()}})
+            meter.start()
             noop = load(noop_port, noop_requests, args.connections)
+            noop_cpu = meter.stop()
 
         serve = ([str(CHOPAY), "serve"], env)
         worker = ([str(CHOPAY), "worker"], env)
         events = ([str(CHOPAY), "events"], env)
-        with processes(serve, worker, events):
+        with processes(serve, worker, events) as (serving, working, streaming):
             wait_ready(api_port)
             wait_ready(events_port)
+            meter = CPUMeter(
+                lambda: {
+                    "web": tree(serving.pid),
+                    "worker": tree(working.pid),
+                    "events": tree(streaming.pid),
+                    "postgres": named("postgres"),
+                    "redis": named("redis-server"),
+                    "load": {os.getpid()},
+                }
+            )
+            meter.start()
             intake = load(api_port, intake_requests, args.connections)
+            intake_cpu = meter.stop()
             probe_none = load(api_port, notifications(args.count, args.probe, accounts), args.connections)
             paths = [
                 (f"/v1/merchants/{vendors[i % len(vendors)][0]}/events", vendors[i % len(vendors)][1])
@@ -380,9 +400,10 @@ def main(argv: list[str]) -> int:
     total = args.count + 2 * args.probe
     ratio = intake["per_s"] / noop["per_s"] if noop["per_s"] else 0.0
     p99_ratio = probe_streams["p99_ms"] / probe_none["p99_ms"] if probe_none["p99_ms"] else 0.0
+    cpus = os.cpu_count() or 1
     result = {
         "setup": {
-            "cpus": os.cpu_count(),
+            "cpus": cpus,
             "web_workers": args.workers,
             "web_threads": args.threads,
             "connections": args.connections,
@@ -393,6 +414,11 @@ def main(argv: list[str]) -> int:
         "intake": intake,
         "noop_flask": noop,
         "ratio_to_noop": round(ratio, 3),
+        # Where the CPU went, per request, and the rate that this machine's cores could sustain
+        # if every one of them did nothing else (cores x 1000 / total): the intake's own
+        # ceiling, whatever the concurrency.
+        "cpu_ms_per_notification": per_item(intake_cpu, args.count, cpus),
+        "noop_cpu_ms_per_request": per_item(noop_cpu, len(noop_requests), cpus),
         "api_without_streams": probe_none,
         "api_with_streams": probe_streams,
         "streams": stream_counts,
