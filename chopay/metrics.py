@@ -3,6 +3,10 @@
 Request counts and latency histograms are labelled by endpoint (the Flask endpoint name, not
 the raw path, so ids do not explode the label space), method and status. Job counts per queue
 and state are read from the job runner at scrape time.
+
+Under ``chopay serve`` the request metrics are the sum over every gunicorn worker, whichever
+worker answers the scrape (:mod:`chopay.shared_metrics`); the job counts are the answering
+process's own when jobs run in process, and the Redis queues' when they run on Redis.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from collections.abc import Iterator
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from chopay import jobs
+from chopay import jobs, shared_metrics
 
 
 class _JobCollector(Collector):
@@ -50,8 +55,10 @@ def init_app(app: Flask) -> None:
         registry=registry,
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     )
-    registry.register(_JobCollector(app))
+    job_counts = _JobCollector(app)
+    registry.register(job_counts)
     app.extensions["chopay.metrics"] = registry
+    shared = shared_metrics.directory()
 
     @app.before_request
     def _start_timer() -> None:
@@ -69,4 +76,9 @@ def init_app(app: Flask) -> None:
     @app.get("/metrics")
     def metrics() -> Response:
         """Expose Prometheus metrics."""
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        scraped = registry
+        if shared is not None:  # every worker's counts, added up
+            scraped = CollectorRegistry()
+            MultiProcessCollector(scraped, path=str(shared))  # type: ignore[no-untyped-call]
+            scraped.register(job_counts)
+        return Response(generate_latest(scraped), mimetype=CONTENT_TYPE_LATEST)

@@ -17,8 +17,11 @@ def serve(bind: str | None) -> None:
     """Serve the API with gunicorn; jobs run in-process unless CHOPAY_REDIS_URL is set."""
     from gunicorn.app.wsgiapp import WSGIApplication
 
+    from chopay import shared_metrics
+
     if bind:
         os.environ["CHOPAY_BIND_OVERRIDE"] = bind
+    shared_metrics.share(from_env().data_dir / "metrics" / "serve")
     sys.argv = ["chopay serve", "--config", "python:chopay.gunicorn_conf", "wsgi:app"]
     WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
 

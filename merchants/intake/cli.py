@@ -105,6 +105,8 @@ def events(bind: str | None) -> None:
     """Serve the live payment streams with gunicorn's gevent workers (route /v1/merchants/*/events here)."""
     from gunicorn.app.wsgiapp import WSGIApplication
 
+    from chopay import shared_metrics
+
     if not from_env().redis_url:
         raise click.ClickException(
             "chopay events needs Redis (CHOPAY_REDIS_URL) to hear the payments other processes record; "
@@ -112,5 +114,6 @@ def events(bind: str | None) -> None:
         )
     if bind:
         os.environ["CHOPAY_EVENTS_BIND_OVERRIDE"] = bind
+    shared_metrics.share(from_env().data_dir / "metrics" / "events")
     sys.argv = ["chopay events", "--config", "python:merchants.intake.gunicorn_events", "wsgi:app"]
     WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()

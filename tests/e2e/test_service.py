@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 
 from .serving import MAX_BODY, Response, Service, admin_headers, serving, stop
 
@@ -155,6 +157,41 @@ def test_metrics_are_prometheus_text(service: Service):
     text = resp.body.decode()
     assert re.search(r'chopay_http_requests_total\{endpoint="healthz",method="GET",status="200"\} \d', text)
     assert "chopay_http_request_duration_seconds_bucket" in text
+
+
+def _healthz_count(text: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "chopay_http_requests_total" and sample.labels.get("endpoint") == "healthz":
+                return sample.value
+    return 0.0
+
+
+def test_metrics_add_up_every_worker_whichever_answers_the_scrape(tmp_path: Path):
+    with serving(tmp_path / "var", CHOPAY_WEB_WORKERS="2") as service:
+        shared = service.data_dir / "metrics" / "serve"
+        answered: dict[str, float] = {}
+        sent = 0
+        # Each request on a new connection, until both workers have answered some of them.
+        while sent < 2000 and sum(1 for n in answered.values() if n) < 2:
+            assert service.request("GET", "/healthz").status == 200
+            sent += 1
+            if sent % 20 == 0:
+                answered = {
+                    f.name: sum(
+                        s.value
+                        for m in MultiProcessCollector.merge([str(f)], accumulate=False)
+                        for s in m.samples
+                        if s.name == "chopay_http_requests_total" and s.labels.get("endpoint") == "healthz"
+                    )
+                    for f in shared.glob("counter_*.db")
+                }
+        assert sum(1 for n in answered.values() if n) == 2, f"one worker answered all {sent}: {answered}"
+        assert sum(answered.values()) == sent
+        for _ in range(8):  # scrapes land on either worker: each one shows every worker's count
+            resp = service.request("GET", "/metrics")
+            assert resp.status == 200
+            assert _healthz_count(resp.body.decode()) == sent
 
 
 def test_sigterm_shuts_down_gracefully(tmp_path: Path):
