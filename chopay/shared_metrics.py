@@ -18,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import click
+
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -37,6 +39,17 @@ def share(directory: Path) -> Path:
     directory.mkdir(parents=True)
     os.environ[ENV] = str(directory)
     return directory
+
+
+def share_or_exit(directory: Path) -> Path:
+    """:func:`share`, for a command: a directory it cannot make ends the command with a clear error."""
+    try:
+        return share(directory)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot prepare {directory} for the workers' metrics ({exc.strerror or exc}); make the "
+            f"data directory writable, or set {ENV} to a writable directory"
+        ) from None
 
 
 def directory() -> Path | None:

@@ -21,7 +21,7 @@ def serve(bind: str | None) -> None:
 
     if bind:
         os.environ["CHOPAY_BIND_OVERRIDE"] = bind
-    shared_metrics.share(from_env().data_dir / "metrics" / "serve")
+    shared_metrics.share_or_exit(from_env().data_dir / "metrics" / "serve")
     sys.argv = ["chopay serve", "--config", "python:chopay.gunicorn_conf", "wsgi:app"]
     WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
 

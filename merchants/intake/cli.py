@@ -114,6 +114,6 @@ def events(bind: str | None) -> None:
         )
     if bind:
         os.environ["CHOPAY_EVENTS_BIND_OVERRIDE"] = bind
-    shared_metrics.share(from_env().data_dir / "metrics" / "events")
+    shared_metrics.share_or_exit(from_env().data_dir / "metrics" / "events")
     sys.argv = ["chopay events", "--config", "python:merchants.intake.gunicorn_events", "wsgi:app"]
     WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()

@@ -63,3 +63,22 @@ def test_it_is_too_late_once_prometheus_client_is_imported(tmp_path: Path, monke
     assert shared_metrics.ENV not in os.environ
     assert shared_metrics.directory() is None
     assert not (tmp_path / "metrics").exists()
+
+
+def test_serve_refuses_clearly_when_it_cannot_make_the_directory(tmp_path: Path):
+    data = tmp_path / "var"
+    data.mkdir()
+    (data / "metrics").write_text("a file where the directory should be")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHOPAY_") and k != shared_metrics.ENV}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "chopay"), "serve", "--bind", "127.0.0.1:0"],
+        env={**env, "CHOPAY_DATA_DIR": str(data)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"cannot prepare {data / 'metrics' / 'serve'} for the workers' metrics" in done.stderr
+    assert "PROMETHEUS_MULTIPROC_DIR" in done.stderr
+    assert (data / "metrics").read_text() == "a file where the directory should be"  # nothing lost
